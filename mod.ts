@@ -1,0 +1,35 @@
+/**
+ * atomic-metrics: Prometheus-first metrics for every JavaScript runtime, with values in
+ * shared memory updated by Atomics, so worker threads share one set of metrics.
+ *
+ * @example Count, observe, render
+ * ```ts
+ * import { Registry } from "./mod.ts";
+ * const registry = new Registry();
+ * const requests = registry.counter({ name: "requests_total", help: "Requests", labelNames: ["code"] as const });
+ * requests.inc({ code: "200" });
+ * const latency = registry.histogram({ name: "latency_seconds", help: "Latency" });
+ * latency.observe(0.2);
+ * const text = registry.render();
+ * if (!text.includes('requests_total{code="200"} 1')) throw new Error(text);
+ * ```
+ *
+ * @module
+ */
+
+export { Registry, SELF_METRICS } from "./src/registry.ts";
+export type { Format, RegistryOptions } from "./src/registry.ts";
+export { Counter, CounterSeries } from "./src/counter.ts";
+export type { CounterOptions } from "./src/counter.ts";
+export { Gauge, GaugeSeries } from "./src/gauge.ts";
+export type { GaugeOptions } from "./src/gauge.ts";
+export { DEFAULT_BUCKETS, exponentialBuckets, Histogram, HistogramSeries, linearBuckets } from "./src/histogram.ts";
+export type { HistogramOptions } from "./src/histogram.ts";
+export { DEFAULT_QUANTILES, Summary, SummarySeries } from "./src/summary.ts";
+export type { SummaryOptions } from "./src/summary.ts";
+export { OVERFLOW_VALUE } from "./src/_family.ts";
+export type { ExemplarProvider, MetricType, StoredExemplar } from "./src/_family.ts";
+export { escapeHelp, escapeLabelValue, isValidLabelName, isValidMetricName } from "./src/labels.ts";
+export type { Labels } from "./src/labels.ts";
+export type { MetricSnapshot, SeriesSnapshot } from "./src/exposition/snapshot.ts";
+export type { StoreHandle, StoreLayout } from "./src/storage/store.ts";

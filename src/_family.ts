@@ -1,0 +1,273 @@
+/**
+ * What the four metric types share: the label lookup, series creation through the
+ * registry, the overflow series, exemplars. Private: `mod.ts` does not export it.
+ *
+ * @module
+ */
+
+import { encodeLabels, isValidLabelName, labelValuesOf } from "./labels.ts";
+import type { Store } from "./storage/store.ts";
+
+/** The value every label of an overflow series carries. */
+export const OVERFLOW_VALUE = "__overflow__";
+
+/** The four metric types. */
+export type MetricType = "counter" | "gauge" | "histogram" | "summary";
+
+/**
+ * Supplies an exemplar's labels at recording time (for instance the active trace),
+ * or `undefined` for none. Called only for metrics that opted in.
+ */
+export type ExemplarProvider = () => Record<string, string> | undefined;
+
+/** An exemplar as recorded: its encoded labels, value and time (seconds). */
+export interface StoredExemplar {
+  /** Encoded label set, the inside of the braces. */
+  readonly labels: string;
+  /** The observed value. */
+  readonly value: number;
+  /** Unix time in seconds. */
+  readonly timestamp: number;
+}
+
+/** The definition of a metric as the journal keeps it. */
+export interface MetricDefinition {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly unit: string;
+  readonly labelNames: readonly string[];
+  readonly buckets?: readonly number[];
+  readonly quantiles?: readonly number[];
+  readonly maxAgeSeconds?: number;
+  readonly ageBuckets?: number;
+}
+
+/** Slots a series of a family takes. */
+export interface SeriesSize {
+  /** Float64 slots in every shard. */
+  readonly shard: number;
+  /** Int32 words... expressed in Float64 slots of the shared region. */
+  readonly shared: number;
+}
+
+/** A series as every type keeps it; types extend it with their recording methods. */
+export class SeriesBase {
+  /** Label values, in label-name order. */
+  readonly labelValues: readonly string[];
+  /** The encoded label set (inside of the braces), made once. */
+  readonly encoded: string;
+  /** Offset of the series' slots in every shard. */
+  readonly offset: number;
+  /** Float64 index of the series' shared slots, or -1. */
+  readonly shared: number;
+  /** Whether this is the metric's overflow series. */
+  readonly overflow: boolean;
+  /** Float64 index of this thread's first slot: offset + this thread's shard base. */
+  readonly slot: number;
+  /** Exemplar provider of the metric, if it opted in. */
+  readonly exemplarProvider: ExemplarProvider | undefined;
+  /** The store's whole-buffer Float64 view. */
+  readonly f64: Float64Array;
+  /** The store. */
+  readonly store: Store;
+  /** Folded observations counter slot (this thread's), -1 when not an overflow series. */
+  readonly foldSlot: number;
+  /** The metric. */
+  readonly family: Family<SeriesBase>;
+
+  constructor(family: Family<SeriesBase>, values: readonly string[], offset: number, shared: number, overflow: boolean) {
+    this.labelValues = values;
+    this.encoded = encodeLabels(family.labelNames, values);
+    this.offset = offset;
+    this.shared = shared;
+    this.overflow = overflow;
+    this.store = family.store;
+    this.f64 = family.store.f64;
+    this.slot = family.store.shardIndex(family.store.thread, offset);
+    this.exemplarProvider = family.exemplars;
+    this.foldSlot = -1;
+    this.family = family;
+  }
+}
+
+/** The registry's side of series creation, as a family sees it. */
+export interface SeriesFactory {
+  /** Creates (or finds, if another thread made it) a series; undefined when over a limit. */
+  defineSeries(family: Family<SeriesBase>, values: readonly string[]): SeriesBase | undefined;
+  /** Counts an exemplar dropped for exceeding the 128-character limit. */
+  exemplarDropped(): void;
+}
+
+type IndexNode<S> = Map<string, IndexNode<S> | S>;
+
+const MAX_EXEMPLAR_CHARS = 128;
+
+/**
+ * Encodes an exemplar's labels, checking names; undefined when over the 128-character limit.
+ * @throws {TypeError} on a label name or value that is not valid.
+ */
+export function encodeExemplar(what: string, labels: Record<string, string>): string | undefined {
+  if (labels === null || typeof labels !== "object") throw new TypeError(`${what} exemplar must be an object`);
+  let chars = 0;
+  let out = "";
+  for (const key of Object.keys(labels)) {
+    const value = labels[key];
+    if (!isValidLabelName(key)) throw new Error(`${what} exemplar label name "${key}" is not valid`);
+    if (typeof value !== "string") throw new TypeError(`${what} exemplar label "${key}" must be a string`);
+    for (const _ of key) chars++;
+    for (const _ of value) chars++;
+    if (out !== "") out += ",";
+    out += encodeLabels([key], [value]);
+  }
+  return chars > MAX_EXEMPLAR_CHARS ? undefined : out;
+}
+
+/**
+ * A metric: its definition, its series and the label lookup.
+ * `S` is the series type the metric hands out from `labels()`.
+ */
+export abstract class Family<S extends SeriesBase> {
+  /** The metric name. */
+  readonly name: string;
+  /** The help text. */
+  readonly help: string;
+  /** The unit ("" for none). */
+  readonly unit: string;
+  /** The label names. */
+  readonly labelNames: readonly string[];
+  /** The definition as registered. */
+  readonly definition: MetricDefinition;
+  /** Journal ordinal of the metric, the same on every thread. */
+  readonly id: number;
+  /** The store. */
+  readonly store: Store;
+  /** Exemplar provider, if the metric opted in. */
+  readonly exemplars: ExemplarProvider | undefined;
+  /** Series in creation order, the same on every thread. */
+  readonly series: S[] = [];
+  /** The overflow series (metrics with labels). */
+  overflowSeries: S | undefined;
+  /** Called before each render and collect. */
+  collectHook: (() => void) | undefined;
+  private readonly index: IndexNode<S> = new Map();
+  private single: S | undefined;
+  private readonly factory: SeriesFactory;
+
+  constructor(
+    definition: MetricDefinition,
+    id: number,
+    store: Store,
+    factory: SeriesFactory,
+    exemplars: ExemplarProvider | undefined,
+  ) {
+    this.definition = definition;
+    this.name = definition.name;
+    this.help = definition.help;
+    this.unit = definition.unit;
+    this.labelNames = definition.labelNames;
+    this.id = id;
+    this.store = store;
+    this.factory = factory;
+    this.exemplars = exemplars;
+  }
+
+  /** The type name used in messages, e.g. `Counter`. */
+  abstract get kind(): string;
+
+  /** Slots one series takes. */
+  abstract get size(): SeriesSize;
+
+  /** Makes the local object of a series. */
+  abstract makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): S;
+
+  /** Adds a series read from the journal. */
+  adopt(values: readonly string[], offset: number, shared: number, overflow: boolean, foldOffset?: number): void {
+    const series = this.makeSeries(values, offset, shared, overflow);
+    if (overflow) {
+      (series as { foldSlot: number }).foldSlot = this.store.shardIndex(this.store.thread, foldOffset ?? offset + this.size.shard);
+    }
+    if (overflow) this.overflowSeries = series;
+    this.series.push(series);
+    if (values.length === 0) {
+      this.single = series;
+      return;
+    }
+    let node = this.index;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = node.get(values[i]!) as IndexNode<S> | undefined;
+      if (next === undefined) node.set(values[i]!, next = new Map());
+      node = next;
+    }
+    node.set(values[values.length - 1]!, series);
+  }
+
+  /** `Counter "name"`, for messages. */
+  protected get what(): string {
+    return `${this.kind} "${this.name}"`;
+  }
+
+  /**
+   * The series of a label set. Hot path of every labelled call: one map lookup per
+   * label on the label values (strings hash once and cache it), then a key count to
+   * refuse extra labels; anything unusual goes to the slow path.
+   */
+  labels(labels: Record<string, string>): S {
+    const names = this.labelNames;
+    const n = names.length;
+    if (n === 0) return this.slowLabels(labels);
+    // deno-lint-ignore no-explicit-any
+    let node: any = this.index;
+    for (let i = 0; i < n; i++) {
+      const value = labels[names[i]!];
+      if (typeof value !== "string") return this.slowLabels(labels);
+      node = node.get(value);
+      if (node === undefined) return this.slowLabels(labels);
+    }
+    let keys = 0;
+    for (const _ in labels) keys++;
+    if (keys !== n) return this.slowLabels(labels);
+    return node as S;
+  }
+
+  /** The series of a metric without labels. */
+  unlabelled(): S {
+    const single = this.single;
+    if (single !== undefined) return single;
+    return this.slowLabels({});
+  }
+
+  private slowLabels(labels: Record<string, unknown>): S {
+    if (labels === undefined) labels = {};
+    const values = labelValuesOf(this.what, this.labelNames, labels);
+    let node: IndexNode<S> | S | undefined = this.index;
+    if (values.length === 0) node = this.single;
+    for (const value of values) {
+      node = (node as IndexNode<S>).get(value);
+      if (node === undefined) break;
+    }
+    let series = node as S | undefined;
+    if (series === undefined) series = this.factory.defineSeries(this, values) as S | undefined;
+    if (series === undefined) series = this.overflowSeries!;
+    return series;
+  }
+
+  /** The stored form of an exemplar (given, or from the provider), or undefined. */
+  exemplarOf(value: number, labels: Record<string, string> | undefined): StoredExemplar | undefined {
+    const given = labels ?? this.exemplars?.();
+    if (given === undefined) return undefined;
+    const encoded = encodeExemplar(this.what, given);
+    if (encoded === undefined) {
+      this.factory.exemplarDropped();
+      return undefined;
+    }
+    return { labels: encoded, value, timestamp: Date.now() / 1000 };
+  }
+
+  /** Observations folded into the overflow series (all threads). */
+  foldedObservations(): number {
+    const overflow = this.overflowSeries;
+    if (overflow === undefined) return 0;
+    return this.store.sumShards(overflow.foldSlot - this.store.shardIndex(this.store.thread, 0));
+  }
+}

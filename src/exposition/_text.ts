@@ -1,0 +1,96 @@
+/**
+ * The one text encoder behind both formats: Prometheus 0.0.4 and OpenMetrics 1.0.
+ * They differ in a few places, each marked `om`: counter family names, HELP escaping,
+ * UNIT lines, exemplars, negative histogram sums and the closing `# EOF`.
+ *
+ * @module
+ */
+
+import type { Family, SeriesBase, StoredExemplar } from "../_family.ts";
+import type { CounterSeries } from "../counter.ts";
+import type { Histogram, HistogramSeries } from "../histogram.ts";
+import type { Summary, SummarySeries } from "../summary.ts";
+import { escapeHelp } from "../labels.ts";
+
+/** Formats a sample value: `+Inf`, `-Inf`, `NaN`, else JavaScript's shortest round-trip form. */
+export function formatValue(value: number): string {
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+function exemplarText(exemplar: StoredExemplar | undefined): string {
+  if (exemplar === undefined) return "";
+  return " # {" + exemplar.labels + "} " + formatValue(exemplar.value) + " " + exemplar.timestamp.toFixed(3);
+}
+
+/** `{a="x",extra}` or `{extra}` or `` for no labels at all. */
+function braces(encoded: string, extra: string): string {
+  if (encoded === "") return extra === "" ? "" : "{" + extra + "}";
+  return extra === "" ? "{" + encoded + "}" : "{" + encoded + "," + extra + "}";
+}
+
+/**
+ * Renders families (sorted, already collected) as exposition text.
+ * Hot path of every scrape: label sets were encoded when their series were born, so
+ * this only reads values and concatenates (V8 joins the pieces as a rope, flattened once).
+ */
+export function renderText(families: readonly Family<SeriesBase>[], om: boolean): string {
+  let out = "";
+  for (const family of families) {
+    const type = family.definition.type;
+    const name = family.name;
+    const familyName = om && type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
+    if (family.help !== "") out += "# HELP " + familyName + " " + escapeHelp(family.help, om) + "\n";
+    out += "# TYPE " + familyName + " " + type + "\n";
+    if (om && family.unit !== "") out += "# UNIT " + familyName + " " + family.unit + "\n";
+    const folded = family.overflowSeries === undefined ? 0 : family.foldedObservations();
+    const store = family.store;
+    for (const series of family.series) {
+      if (series.overflow && folded === 0) continue;
+      const labels = series.encoded;
+      switch (type) {
+        case "counter": {
+          const value = formatValue(store.sumShards(series.offset));
+          out += om
+            ? familyName + "_total" + braces(labels, "") + " " + value + exemplarText((series as CounterSeries).exemplar) + "\n"
+            : name + braces(labels, "") + " " + value + "\n";
+          break;
+        }
+        case "gauge":
+          out += name + braces(labels, "") + " " + formatValue(store.f64[series.shared]!) + "\n";
+          break;
+        case "histogram": {
+          const h = family as unknown as Histogram;
+          const upper = h.upperBounds;
+          const exemplars = (series as HistogramSeries).bucketExemplars;
+          let count = 0;
+          for (let i = 0; i <= upper.length; i++) {
+            count += store.sumShards(series.offset + i);
+            const le = i < upper.length ? formatValue(upper[i]!) : "+Inf";
+            out += name + "_bucket" + braces(labels, 'le="' + le + '"') + " " + count;
+            out += (om && exemplars !== undefined ? exemplarText(exemplars[i]) : "") + "\n";
+          }
+          const sum = store.sumShards(series.offset + upper.length + 1);
+          // OpenMetrics forbids a negative _sum (and one that could be negative).
+          if (!om || (sum >= 0 && !(upper[0]! < 0))) out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
+          out += name + "_count" + braces(labels, "") + " " + count + "\n";
+          break;
+        }
+        case "summary": {
+          const s = series as SummarySeries;
+          const quantiles = (family as unknown as Summary).quantileList;
+          const values = s.quantiles();
+          for (let i = 0; i < quantiles.length; i++) {
+            out += name + braces(labels, 'quantile="' + formatValue(quantiles[i]!) + '"') + " " + formatValue(values[i]!) + "\n";
+          }
+          const sum = s.sum();
+          if (!om || sum >= 0) out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
+          out += name + "_count" + braces(labels, "") + " " + s.count() + "\n";
+          break;
+        }
+      }
+    }
+  }
+  return om ? out + "# EOF\n" : out;
+}

@@ -1,0 +1,217 @@
+/**
+ * Histograms: observations counted into cumulative buckets, with their count and sum.
+ *
+ * @module
+ */
+
+import { type ExemplarProvider, Family, SeriesBase, type SeriesSize, type StoredExemplar } from "./_family.ts";
+import type { Labels } from "./labels.ts";
+
+/** Prometheus' default buckets, in seconds. */
+export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+]);
+
+/**
+ * `count` buckets starting at `start`, each `width` apart.
+ *
+ * @example
+ * ```ts
+ * import { linearBuckets } from "./histogram.ts";
+ * if (linearBuckets(1, 2, 3).join() !== "1,3,5") throw new Error();
+ * ```
+ */
+export function linearBuckets(start: number, width: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + i * width);
+}
+
+/**
+ * `count` buckets starting at `start`, each `factor` times the previous.
+ *
+ * @example
+ * ```ts
+ * import { exponentialBuckets } from "./histogram.ts";
+ * if (exponentialBuckets(1, 10, 3).join() !== "1,10,100") throw new Error();
+ * ```
+ */
+export function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start * Math.pow(factor, i));
+}
+
+/**
+ * One series of a histogram, bound to its label values: the hot path.
+ *
+ * Layout in each shard: one count per bucket (not cumulative), the `+Inf` bucket, the
+ * sum. `_count` is the sum of the buckets, so `+Inf` equals `_count` in every render.
+ *
+ * @example Observing latencies
+ * ```ts
+ * import { Registry } from "../mod.ts";
+ * const registry = new Registry();
+ * const latency = registry.histogram({ name: "latency_seconds", help: "Latency", buckets: [0.1, 1] });
+ * const series = latency.labels({});
+ * series.observe(0.05);
+ * series.observe(3);
+ * if (series.count() !== 2 || series.sum() !== 3.05) throw new Error("wrong count or sum");
+ * ```
+ */
+export class HistogramSeries extends SeriesBase {
+  /** Last exemplar per bucket (index as in the buckets, then `+Inf`), this thread's. */
+  bucketExemplars: (StoredExemplar | undefined)[] | undefined;
+  private readonly upper: Float64Array;
+
+  constructor(family: Histogram, values: readonly string[], offset: number, shared: number, overflow: boolean) {
+    super(family, values, offset, shared, overflow);
+    this.upper = family.upperBounds;
+  }
+
+  /**
+   * Records one observation.
+   * Hot path: a linear scan of the (few) bucket bounds, then two plain adds to this
+   * thread's shard slots (single writer).
+   * @throws {RangeError} for NaN; nothing is recorded then.
+   */
+  observe(value: number, exemplar?: Record<string, string>): void {
+    if (value !== value || typeof value !== "number") throw this.badValue(value);
+    const upper = this.upper;
+    const n = upper.length;
+    let bucket = 0;
+    while (bucket < n && value > upper[bucket]!) bucket++;
+    const f64 = this.f64;
+    const slot = this.slot;
+    f64[slot + bucket]!++;
+    f64[slot + n + 1]! += value;
+    if (this.foldSlot >= 0) f64[this.foldSlot]!++;
+    if (exemplar !== undefined || this.exemplarProvider !== undefined) {
+      const stored = this.family.exemplarOf(value, exemplar);
+      if (stored !== undefined) (this.bucketExemplars ??= [])[bucket] = stored;
+    }
+  }
+
+  /**
+   * Starts a timer; the returned function observes the elapsed seconds and returns them.
+   */
+  startTimer(): () => number {
+    const start = performance.now();
+    return () => {
+      const seconds = (performance.now() - start) / 1000;
+      this.observe(seconds);
+      return seconds;
+    };
+  }
+
+  /** Observations so far, over all threads. */
+  count(): number {
+    let total = 0;
+    for (let i = 0; i <= this.upper.length; i++) total += this.store.sumShards(this.offset + i);
+    return total;
+  }
+
+  /** Sum of observations so far, over all threads. */
+  sum(): number {
+    return this.store.sumShards(this.offset + this.upper.length + 1);
+  }
+
+  /** Cumulative bucket counts, ending with `+Inf`. */
+  buckets(): number[] {
+    const out: number[] = [];
+    let running = 0;
+    for (let i = 0; i <= this.upper.length; i++) {
+      running += this.store.sumShards(this.offset + i);
+      out.push(running);
+    }
+    return out;
+  }
+
+  private badValue(value: unknown): Error {
+    return new RangeError(`Histogram "${this.family.name}" observation must be a number, got ${String(value)}`);
+  }
+}
+
+/** Options of `Registry.histogram()`. */
+export interface HistogramOptions<L extends string = string> {
+  /** Metric name. */
+  name: string;
+  /** Help text. */
+  help: string;
+  /** Label names; `le` is reserved. @default [] */
+  labelNames?: readonly L[];
+  /** Bucket upper bounds, strictly increasing, finite. @default DEFAULT_BUCKETS */
+  buckets?: readonly number[];
+  /** Unit; the name must end with `_<unit>`. @default "" */
+  unit?: string;
+  /** Exemplar provider for calls that pass no exemplar, or false. @default the registry's */
+  exemplars?: ExemplarProvider | false;
+  /** Called before every render or collect. */
+  collect?: (histogram: Histogram<L>) => void;
+}
+
+/**
+ * A histogram: a family of series of bucketed observations.
+ *
+ * @example Timing a request
+ * ```ts
+ * import { Registry } from "../mod.ts";
+ * const registry = new Registry();
+ * const duration = registry.histogram({ name: "request_seconds", help: "Requests", labelNames: ["route"] as const });
+ * const end = duration.startTimer({ route: "/" });
+ * const seconds = end();
+ * if (!(seconds >= 0) || duration.labels({ route: "/" }).count() !== 1) throw new Error();
+ * ```
+ */
+export class Histogram<L extends string = string> extends Family<HistogramSeries> {
+  /** The bucket upper bounds, without `+Inf`. */
+  readonly upperBounds: Float64Array;
+
+  constructor(...args: ConstructorParameters<typeof Family<HistogramSeries>>) {
+    super(...args);
+    this.upperBounds = Float64Array.from(this.definition.buckets ?? DEFAULT_BUCKETS);
+  }
+
+  /** `"Histogram"`. */
+  get kind(): string {
+    return "Histogram";
+  }
+
+  /** Buckets, `+Inf` and the sum, in every shard. */
+  get size(): SeriesSize {
+    return { shard: this.upperBounds.length + 2, shared: 0 };
+  }
+
+  /** @internal */
+  makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): HistogramSeries {
+    return new HistogramSeries(this, values, offset, shared, overflow);
+  }
+
+  /** The bound series of a label set. @throws {Error} on an unknown or missing label. */
+  override labels(labels: Labels<L>): HistogramSeries {
+    return super.labels(labels);
+  }
+
+  /** Records an observation: `observe(v, exemplar?)` or `observe(labels, v, exemplar?)`. */
+  observe(labelsOrValue: Labels<L> | number, value?: number | Record<string, string>, exemplar?: Record<string, string>): void {
+    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).observe(value as number, exemplar);
+    else this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
+  }
+
+  /** Starts a timer; the returned function observes elapsed seconds (labels may be added then). */
+  startTimer(labels?: Labels<L>): (moreLabels?: Partial<Labels<L>>) => number {
+    const start = performance.now();
+    return (moreLabels?: Partial<Labels<L>>) => {
+      const seconds = (performance.now() - start) / 1000;
+      const all = moreLabels === undefined ? labels : { ...labels, ...moreLabels } as Labels<L>;
+      (all === undefined ? this.unlabelled() : this.labels(all)).observe(seconds);
+      return seconds;
+    };
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The shared-memory store behind a registry.
+ *
+ * One buffer (a SharedArrayBuffer where the runtime has one, else an ArrayBuffer)
+ * holds everything every thread needs to record and to render:
+ *
+ * ```
+ * | control (Int32 words) | journal (UTF-8 records) | shared slots (f64) | shard 0 slots | shard 1 slots | ... |
+ * ```
+ *
+ * - control: the registry lock, the committed journal length, the slot allocators,
+ *   the thread and series counters, the creation time.
+ * - journal: an append-only log of metric and series definitions. A thread appends
+ *   under the lock and publishes with ONE atomic store of the new length, so a thread
+ *   terminated mid-append leaves nothing visible and nothing corrupt.
+ * - shared slots: values that every thread updates with Atomics (gauges, the summary
+ *   sketches).
+ * - shards: one per thread. A series owns the same offset in every shard; a thread
+ *   writes only its own shard (single writer: a plain `+=`, no lock, no CAS) and a
+ *   render sums the shards. Counters and histogram buckets only grow in every shard,
+ *   so their sum never goes backwards between two renders.
+ *
+ * The buffer is sized up front; the operating system commits its pages only when they
+ * are first written, so an unused capacity costs address space, not memory.
+ *
+ * @module
+ */
+
+/** Int32 word indexes of the control block. */
+export const LOCK = 0;
+export const JOURNAL_LENGTH = 1;
+export const SHARD_SLOTS_USED = 2;
+export const SHARED_SLOTS_USED = 3;
+export const THREADS = 4;
+export const SERIES = 5;
+export const LOCK_STEALS = 6;
+export const MAX_SERIES = 7;
+export const LAYOUT_VERSION = 8;
+/** Float64 index of the creation time (ms since the epoch). */
+const CREATED_F64 = 8;
+const CONTROL_BYTES = 128;
+const VERSION = 1;
+
+/** How long a waiter lets one owner hold the registry lock before it takes the lock over. */
+const LOCK_STEAL_MS = 2000;
+
+/** Sizes of a store, fixed when it is created. */
+export interface StoreLayout {
+  /** Bytes of the journal of definitions. */
+  journalBytes: number;
+  /** Float64 slots of the region every thread updates with Atomics. */
+  sharedSlots: number;
+  /** Float64 slots of each thread's shard. */
+  shardSlots: number;
+  /** Number of shards: the most threads that can record at once. */
+  maxThreads: number;
+  /** Largest number of series the registry creates before folding into overflow series. */
+  maxSeries: number;
+}
+
+/**
+ * What `Registry.share()` hands to another thread: the buffer and its layout. It is
+ * structured-cloneable, so it goes through `postMessage` or `workerData` as is.
+ */
+export interface StoreHandle {
+  /** Marks the object as a registry handle. */
+  readonly kind: "atomic-metrics/registry";
+  /** The layout version; `attach` refuses a handle from an incompatible version. */
+  readonly version: number;
+  /** The shared memory. */
+  readonly buffer: SharedArrayBuffer;
+  /** The sizes the buffer was cut in. */
+  readonly layout: StoreLayout;
+}
+
+const hasSharedMemory: boolean = typeof SharedArrayBuffer === "function";
+const canWait: boolean = hasSharedMemory && typeof Atomics.wait === "function";
+
+function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
+/** Byte length of a buffer cut in `layout`. */
+export function bufferBytes(layout: StoreLayout): number {
+  return CONTROL_BYTES + align8(layout.journalBytes) +
+    (layout.sharedSlots + layout.shardSlots * layout.maxThreads) * 8;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * One thread's view of the store: typed arrays over the buffer, this thread's shard,
+ * and the lock and journal operations. Every method here is a cold path but
+ * `shardBase`, which the recording hot paths precompute their indexes from.
+ */
+export class Store {
+  /** The memory. */
+  readonly buffer: SharedArrayBuffer | ArrayBuffer;
+  /** The sizes. */
+  readonly layout: StoreLayout;
+  /** Whole-buffer views: every value lives at a Float64 index of `f64`. */
+  readonly f64: Float64Array;
+  /** The same memory as 64-bit integers, for compare-and-swap of float bits. */
+  readonly i64: BigInt64Array;
+  /** The same memory as 32-bit integers, for the control block and the sketches. */
+  readonly i32: Int32Array;
+  /** The journal's bytes. */
+  readonly journal: Uint8Array;
+  /** Float64 index where the shared region starts. */
+  readonly sharedBase: number;
+  /** Float64 index where shard 0 starts. */
+  readonly shardsBase: number;
+  /** This thread's shard number. */
+  readonly thread: number;
+  /**
+   * True once more than one thread may write: then gauges and sketches use Atomics.
+   * Before `share()`, a registry is private to its thread and takes the plain path.
+   */
+  threaded: boolean;
+
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer, layout: StoreLayout, thread: number, threaded: boolean) {
+    this.buffer = buffer;
+    this.layout = layout;
+    this.f64 = new Float64Array(buffer);
+    this.i64 = new BigInt64Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.journal = new Uint8Array(buffer, CONTROL_BYTES, layout.journalBytes);
+    this.sharedBase = (CONTROL_BYTES + align8(layout.journalBytes)) / 8;
+    this.shardsBase = this.sharedBase + layout.sharedSlots;
+    this.thread = thread;
+    this.threaded = threaded;
+  }
+
+  /** Creates a fresh store; shared memory where the runtime has it. */
+  static create(layout: StoreLayout): Store {
+    const bytes = bufferBytes(layout);
+    const shared = hasSharedMemory;
+    const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+    const store = new Store(buffer, shared ? layout : { ...layout, maxThreads: 1 }, 0, false);
+    store.i32[THREADS] = 1;
+    store.i32[MAX_SERIES] = layout.maxSeries;
+    store.i32[LAYOUT_VERSION] = VERSION;
+    store.f64[CREATED_F64] = Date.now();
+    return store;
+  }
+
+  /** Joins a store another thread shared, taking the next free shard. */
+  static attach(handle: StoreHandle): Store {
+    if (
+      handle === null || typeof handle !== "object" || handle.kind !== "atomic-metrics/registry" ||
+      !(handle.buffer instanceof SharedArrayBuffer)
+    ) {
+      throw new TypeError("Registry.attach() expects the handle returned by Registry.share()");
+    }
+    if (handle.version !== VERSION) {
+      throw new Error(`Registry.attach() got a handle of layout version ${handle.version}; this build reads version ${VERSION}`);
+    }
+    const probe = new Int32Array(handle.buffer, 0, CONTROL_BYTES / 4);
+    const thread = Atomics.add(probe, THREADS, 1);
+    if (thread >= handle.layout.maxThreads) {
+      Atomics.sub(probe, THREADS, 1);
+      throw new Error(
+        `Registry.attach() cannot take a thread slot: all ${handle.layout.maxThreads} are taken; ` +
+          `create the registry with a larger maxThreads`,
+      );
+    }
+    return new Store(handle.buffer, handle.layout, thread, true);
+  }
+
+  /** The handle other threads attach with. */
+  share(): StoreHandle {
+    if (!(this.buffer instanceof SharedArrayBuffer)) {
+      throw new Error("Registry.share() needs SharedArrayBuffer, which this runtime does not offer");
+    }
+    this.threaded = true;
+    return { kind: "atomic-metrics/registry", version: VERSION, buffer: this.buffer, layout: this.layout };
+  }
+
+  /** When the registry was created, in ms since the epoch (the same on every thread). */
+  get createdAt(): number {
+    return this.f64[CREATED_F64]!;
+  }
+
+  /** Number of shards that have been claimed so far: the shards a render must sum. */
+  get threads(): number {
+    return Atomics.load(this.i32, THREADS);
+  }
+
+  /** Float64 index of slot `offset` in shard `thread`. */
+  shardIndex(thread: number, offset: number): number {
+    return this.shardsBase + thread * this.layout.shardSlots + offset;
+  }
+
+  /**
+   * Runs `fn` holding the registry lock. Only definitions take it (cold paths).
+   * A lock held longer than LOCK_STEAL_MS by one owner (a terminated thread) is taken over.
+   */
+  locked<T>(fn: () => T): T {
+    const i32 = this.i32;
+    const me = this.thread + 1;
+    let owner = Atomics.compareExchange(i32, LOCK, 0, me);
+    if (owner !== 0) {
+      let since = Date.now();
+      let seen = owner;
+      while (owner !== 0) {
+        if (owner !== seen) {
+          seen = owner;
+          since = Date.now();
+        } else if (Date.now() - since > LOCK_STEAL_MS) {
+          if (Atomics.compareExchange(i32, LOCK, owner, me) === owner) {
+            Atomics.add(i32, LOCK_STEALS, 1);
+            break;
+          }
+        }
+        if (canWait && this.buffer instanceof SharedArrayBuffer) Atomics.wait(i32, LOCK, owner, 1);
+        owner = Atomics.compareExchange(i32, LOCK, 0, me);
+      }
+    }
+    try {
+      return fn();
+    } finally {
+      Atomics.compareExchange(i32, LOCK, me, 0);
+      if (canWait && this.buffer instanceof SharedArrayBuffer) Atomics.notify(i32, LOCK);
+    }
+  }
+
+  /** Committed bytes of the journal. */
+  journalLength(): number {
+    return Atomics.load(this.i32, JOURNAL_LENGTH);
+  }
+
+  /**
+   * Appends records to the journal and publishes them at once. Call under the lock.
+   * Returns false, writing nothing, when the journal is full.
+   */
+  append(records: readonly unknown[]): boolean {
+    const start = this.journalLength();
+    let at = start;
+    const journal = this.journal;
+    for (const record of records) {
+      const bytes = encoder.encode(JSON.stringify(record));
+      const size = align8(4 + bytes.length);
+      if (at + size > journal.length) return false;
+      new DataView(journal.buffer, journal.byteOffset + at, 4).setUint32(0, bytes.length, true);
+      journal.set(bytes, at + 4);
+      at += size;
+    }
+    Atomics.store(this.i32, JOURNAL_LENGTH, at);
+    return true;
+  }
+
+  /** Reads the records published between byte `from` and `to`. */
+  read(from: number, to: number): unknown[] {
+    const out: unknown[] = [];
+    const journal = this.journal;
+    let at = from;
+    while (at < to) {
+      const length = new DataView(journal.buffer, journal.byteOffset + at, 4).getUint32(0, true);
+      // Decoding from shared memory needs a copy: TextDecoder refuses shared views.
+      out.push(JSON.parse(decoder.decode(journal.slice(at + 4, at + 4 + length))));
+      at += align8(4 + length);
+    }
+    return out;
+  }
+
+  /** Reserves `count` slots in every shard; -1 when the shards are full. Call under the lock. */
+  allocateShard(count: number): number {
+    const used = this.i32[SHARD_SLOTS_USED]!;
+    if (used + count > this.layout.shardSlots) return -1;
+    Atomics.store(this.i32, SHARD_SLOTS_USED, used + count);
+    return used;
+  }
+
+  /** Reserves `count` shared slots; -1 when the region is full. Call under the lock. */
+  allocateShared(count: number): number {
+    const used = this.i32[SHARED_SLOTS_USED]!;
+    if (used + count > this.layout.sharedSlots) return -1;
+    Atomics.store(this.i32, SHARED_SLOTS_USED, used + count);
+    return this.sharedBase + used;
+  }
+
+  /** Sum of one slot over every shard claimed so far. */
+  sumShards(offset: number): number {
+    const f64 = this.f64;
+    const stride = this.layout.shardSlots;
+    let i = this.shardsBase + offset;
+    let total = f64[i]!;
+    for (let t = this.threads - 1; t > 0; t--) {
+      i += stride;
+      total += f64[i]!;
+    }
+    return total;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Summaries: streaming quantiles over a sliding window, with exact count and sum.
+ *
+ * @module
+ */
+
+import { Family, SeriesBase, type SeriesSize } from "./_family.ts";
+import type { Labels } from "./labels.ts";
+import { type SketchWindow, sketchAdd, sketchQuantiles, sketchWords } from "./storage/quantile_sketch.ts";
+
+/** Default quantiles, as prom-client's. */
+export const DEFAULT_QUANTILES: readonly number[] = Object.freeze([0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999]);
+
+/**
+ * One series of a summary, bound to its label values.
+ *
+ * Count and sum sit in this thread's shard (exact); the quantile sketch sits in the
+ * shared region, its bins updated with `Atomics.add` by any thread.
+ *
+ * @example Observing sizes
+ * ```ts
+ * import { Registry } from "../mod.ts";
+ * const registry = new Registry();
+ * const sizes = registry.summary({ name: "payload_bytes", help: "Sizes", quantiles: [0.5] });
+ * const series = sizes.labels({});
+ * for (let i = 1; i <= 100; i++) series.observe(i);
+ * const [median] = series.quantiles();
+ * if (Math.abs(median! - 50) > 2 || series.count() !== 100) throw new Error();
+ * ```
+ */
+export class SummarySeries extends SeriesBase {
+  /**
+   * Records one observation.
+   * @throws {RangeError} for NaN; nothing is recorded then.
+   */
+  observe(value: number): void {
+    if (value !== value || typeof value !== "number") {
+      throw new RangeError(`Summary "${this.family.name}" observation must be a number, got ${String(value)}`);
+    }
+    const family = this.family as Summary;
+    const f64 = this.f64;
+    f64[this.slot]!++;
+    f64[this.slot + 1]! += value;
+    if (this.foldSlot >= 0) f64[this.foldSlot]!++;
+    sketchAdd(this.store.i32, this.shared * 2, family.window, value, Date.now());
+  }
+
+  /** Starts a timer; the returned function observes the elapsed seconds and returns them. */
+  startTimer(): () => number {
+    const start = performance.now();
+    return () => {
+      const seconds = (performance.now() - start) / 1000;
+      this.observe(seconds);
+      return seconds;
+    };
+  }
+
+  /** Observations so far (all time, all threads). */
+  count(): number {
+    return this.store.sumShards(this.offset);
+  }
+
+  /** Sum of observations so far (all time, all threads). */
+  sum(): number {
+    return this.store.sumShards(this.offset + 1);
+  }
+
+  /** The configured quantiles over the window; NaN when the window is empty. */
+  quantiles(now: number = Date.now()): number[] {
+    const family = this.family as Summary;
+    return sketchQuantiles(this.store.i32, this.shared * 2, family.window, family.quantileList, now);
+  }
+}
+
+/** Options of `Registry.summary()`. */
+export interface SummaryOptions<L extends string = string> {
+  /** Metric name. */
+  name: string;
+  /** Help text. */
+  help: string;
+  /** Label names; `quantile` is reserved. @default [] */
+  labelNames?: readonly L[];
+  /** Quantiles to report, each in [0, 1]. @default DEFAULT_QUANTILES */
+  quantiles?: readonly number[];
+  /** Length of the sliding window in seconds. @default 600 */
+  maxAgeSeconds?: number;
+  /** Number of rotating age buckets the window is split in. @default 5 */
+  ageBuckets?: number;
+  /** Unit; the name must end with `_<unit>`. @default "" */
+  unit?: string;
+  /** Called before every render or collect. */
+  collect?: (summary: Summary<L>) => void;
+}
+
+/**
+ * A summary: a family of series reporting quantiles over a sliding window.
+ * Quantiles have a relative accuracy of 1% (bins 2% wide, interpolated by rank).
+ *
+ * @example Request sizes by route
+ * ```ts
+ * import { Registry } from "../mod.ts";
+ * const registry = new Registry();
+ * const sizes = registry.summary({ name: "request_bytes", help: "Sizes", labelNames: ["route"] as const });
+ * sizes.observe({ route: "/" }, 512);
+ * if (!registry.render().includes('request_bytes_count{route="/"} 1')) throw new Error();
+ * ```
+ */
+export class Summary<L extends string = string> extends Family<SummarySeries> {
+  /** The quantiles reported. */
+  readonly quantileList: readonly number[];
+  /** The sliding window. */
+  readonly window: SketchWindow;
+
+  constructor(...args: ConstructorParameters<typeof Family<SummarySeries>>) {
+    super(...args);
+    const d = this.definition;
+    this.quantileList = d.quantiles ?? DEFAULT_QUANTILES;
+    const ageBuckets = d.ageBuckets ?? 5;
+    this.window = {
+      ageBuckets,
+      bucketMs: ((d.maxAgeSeconds ?? 600) * 1000) / ageBuckets,
+      origin: this.store.createdAt,
+    };
+  }
+
+  /** `"Summary"`. */
+  get kind(): string {
+    return "Summary";
+  }
+
+  /** Count and sum in every shard; the sketch (Int32 words, two per slot) in the shared region. */
+  get size(): SeriesSize {
+    return { shard: 2, shared: Math.ceil(sketchWords(this.window.ageBuckets) / 2) };
+  }
+
+  /** @internal */
+  makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): SummarySeries {
+    return new SummarySeries(this, values, offset, shared, overflow);
+  }
+
+  /** The bound series of a label set. @throws {Error} on an unknown or missing label. */
+  override labels(labels: Labels<L>): SummarySeries {
+    return super.labels(labels);
+  }
+
+  /** Records an observation: `observe(v)` or `observe(labels, v)`. */
+  observe(labelsOrValue: Labels<L> | number, value?: number): void {
+    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).observe(value as number);
+    else this.unlabelled().observe(labelsOrValue);
+  }
+
+  /** Starts a timer; the returned function observes the elapsed seconds. */
+  startTimer(labels?: Labels<L>): () => number {
+    return (labels === undefined ? this.unlabelled() : this.labels(labels)).startTimer();
+  }
+}
