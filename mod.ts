@@ -33,3 +33,10 @@ export { escapeHelp, escapeLabelValue, isValidLabelName, isValidMetricName } fro
 export type { Labels } from "./src/labels.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./src/exposition/snapshot.ts";
 export type { StoreHandle, StoreLayout } from "./src/storage/store.ts";
+export { metricsHandler } from "./src/http/handler.ts";
+export type { BasicAuth, BearerAuth, FetchHandler, MetricsHandlerOptions, MetricsSource } from "./src/http/handler.ts";
+export { instrumentFetch, instrumentNodeListener } from "./src/http/middleware.ts";
+export type { InstrumentOptions, NodeRequestLike, NodeResponseLike, RequestMetricsRegistry } from "./src/http/middleware.ts";
+export { negotiateEncoding, negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./src/exposition/negotiate.ts";
+export type { ContentEncoding } from "./src/exposition/negotiate.ts";
+export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";

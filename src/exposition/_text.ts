@@ -72,9 +72,12 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
             out += (om && exemplars !== undefined ? exemplarText(exemplars[i]) : "") + "\n";
           }
           const sum = store.sumShards(series.offset + upper.length + 1);
-          // OpenMetrics forbids a negative _sum (and one that could be negative).
-          if (!om || (sum >= 0 && !(upper[0]! < 0))) out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
-          out += name + "_count" + braces(labels, "") + " " + count + "\n";
+          // OpenMetrics forbids a negative _sum, and _count without _sum: a histogram that
+          // can hold negative observations shows neither (as the spec's own example).
+          if (!om || (sum >= 0 && !(upper[0]! < 0))) {
+            out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
+            out += name + "_count" + braces(labels, "") + " " + count + "\n";
+          }
           break;
         }
         case "summary": {
@@ -82,11 +85,15 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
           const quantiles = (family as unknown as Summary).quantileList;
           const values = s.quantiles();
           for (let i = 0; i < quantiles.length; i++) {
+            // OpenMetrics summaries cannot carry negative values: such quantiles are left out there.
+            if (om && values[i]! < 0) continue;
             out += name + braces(labels, 'quantile="' + formatValue(quantiles[i]!) + '"') + " " + formatValue(values[i]!) + "\n";
           }
           const sum = s.sum();
-          if (!om || sum >= 0) out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
-          out += name + "_count" + braces(labels, "") + " " + s.count() + "\n";
+          if (!om || sum >= 0) {
+            out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
+            out += name + "_count" + braces(labels, "") + " " + s.count() + "\n";
+          }
           break;
         }
       }

@@ -1,0 +1,64 @@
+/**
+ * Serves a registry's metrics endpoint with `Bun.serve`: a thin bridge to
+ * the runtime-neutral `metricsHandler`.
+ *
+ * @example Serve on a free port and scrape once
+ * ```ts ignore
+ * import { Registry } from "atomic-metrics";
+ * import { serve } from "atomic-metrics/bun";
+ *
+ * const server = await serve({ registry: new Registry(), port: 0, hostname: "127.0.0.1" });
+ * console.log((await fetch(`http://127.0.0.1:${server.port}/metrics`)).status); // 200
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
+import type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+
+export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+
+// The slice of the Bun namespace used here, read from globalThis so the file
+// also type-checks outside Bun.
+interface BunServe {
+  serve(options: { port: number; hostname: string; fetch: FetchHandler }): {
+    port: number;
+    stop(closeActiveConnections?: boolean): Promise<void> | void;
+  };
+}
+
+/**
+ * Starts a `Bun.serve` server that answers with `metricsHandler`.
+ *
+ * @param options The registry, `port` (default 9090; 0 picks a free one), `hostname` (default "0.0.0.0") and the handler's options.
+ * @returns The running server, with its actual port and a `close()`.
+ * @throws {Error} When the handler options are invalid, the port cannot be bound, or this is not Bun.
+ *
+ * @example Start and stop
+ * ```ts ignore
+ * import { serve } from "atomic-metrics/bun";
+ *
+ * const server = await serve({ registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" });
+ * console.log(server.port > 0); // true
+ * await server.close();
+ * ```
+ */
+export function serve(options: ServeOptions): Promise<MetricsServer> {
+  const { registry, port = 9090, hostname = "0.0.0.0", ...handlerOptions } = options;
+  const bun = (globalThis as { Bun?: BunServe }).Bun;
+  if (bun === undefined) return Promise.reject(new Error('The "atomic-metrics/bun" adapter needs the Bun runtime'));
+  try {
+    const server = bun.serve({ port, hostname, fetch: metricsHandler(registry, handlerOptions) });
+    return Promise.resolve({
+      port: server.port,
+      hostname,
+      close: async () => {
+        await server.stop(true);
+      },
+    });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

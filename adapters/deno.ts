@@ -1,0 +1,59 @@
+/**
+ * Serves a registry's metrics endpoint with `Deno.serve`: a thin bridge to
+ * the runtime-neutral `metricsHandler`.
+ *
+ * @example Serve on a free port and scrape once
+ * ```ts
+ * import { Registry } from "../src/registry.ts";
+ * import { serve } from "./deno.ts";
+ *
+ * const server = await serve({ registry: new Registry(), port: 0, hostname: "127.0.0.1" });
+ * const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+ * if (!(await response.text()).includes("# HELP")) throw new Error();
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
+import type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+
+export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+
+// The slice of the Deno namespace used here, read from globalThis so the file
+// also type-checks outside Deno.
+interface DenoServe {
+  serve(
+    options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
+    handler: FetchHandler,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
+}
+
+/**
+ * Starts a `Deno.serve` server that answers with `metricsHandler`.
+ *
+ * @param options The registry, `port` (default 9090; 0 picks a free one), `hostname` (default "0.0.0.0") and the handler's options.
+ * @returns The running server, with its actual port and a `close()`.
+ * @throws {Error} When the handler options are invalid, the port cannot be bound, or this is not Deno.
+ *
+ * @example Start and stop
+ * ```ts
+ * import { serve } from "./deno.ts";
+ *
+ * const server = await serve({ registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" });
+ * if (server.port === 0) throw new Error();
+ * await server.close();
+ * ```
+ */
+export function serve(options: ServeOptions): Promise<MetricsServer> {
+  const { registry, port = 9090, hostname = "0.0.0.0", ...handlerOptions } = options;
+  const deno = (globalThis as { Deno?: DenoServe }).Deno;
+  if (deno === undefined) return Promise.reject(new Error('The "atomic-metrics/deno" adapter needs the Deno runtime'));
+  try {
+    const server = deno.serve({ port, hostname, onListen: () => {} }, metricsHandler(registry, handlerOptions));
+    return Promise.resolve({ port: server.addr.port, hostname, close: () => server.shutdown() });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

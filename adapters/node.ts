@@ -1,0 +1,120 @@
+/**
+ * Serves a registry's metrics endpoint with `node:http`: a thin bridge from
+ * Node's request listener to the runtime-neutral `metricsHandler`.
+ *
+ * @example Serve on a free port and scrape once
+ * ```ts
+ * import { Registry } from "../src/registry.ts";
+ * import { serve } from "./node.ts";
+ *
+ * const server = await serve({ registry: new Registry(), port: 0, hostname: "127.0.0.1" });
+ * const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+ * if (!(await response.text()).includes("# HELP")) throw new Error();
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
+import type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+
+export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+
+/**
+ * Bridges a fetch-style handler to a `node:http` request listener. The request
+ * body is not read: the metrics endpoint answers GET and HEAD only.
+ *
+ * @param handler The fetch-style handler.
+ * @returns A listener for `http.createServer`.
+ *
+ * @example Mount the metrics handler in an existing node:http server
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { metricsHandler } from "../src/http/handler.ts";
+ * import { toNodeListener } from "./node.ts";
+ *
+ * const server = createServer(toNodeListener(metricsHandler({ render: () => "up 1\n" })));
+ * await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+ * const { port } = server.address() as { port: number };
+ * const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+ * server.close();
+ * if (text !== "up 1\n") throw new Error(text);
+ * ```
+ */
+export function toNodeListener(handler: FetchHandler): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
+    let fetchRequest: Request;
+    try {
+      fetchRequest = toRequest(request);
+    } catch {
+      // A Host header that is no URL host, or a method fetch forbids (TRACE, CONNECT).
+      response.statusCode = 400;
+      response.end();
+      return;
+    }
+    handler(fetchRequest)
+      .then(async (answer) => {
+        const body = request.method === "HEAD" || answer.body === null
+          ? undefined
+          : new Uint8Array(await answer.arrayBuffer());
+        response.statusCode = answer.status;
+        answer.headers.forEach((value, name) => response.setHeader(name, value));
+        if (body !== undefined) response.setHeader("content-length", body.byteLength);
+        response.end(body);
+      })
+      .catch(() => {
+        if (!response.headersSent) response.statusCode = 500;
+        response.end();
+      });
+  };
+}
+
+function toRequest(request: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (typeof value === "string") headers.set(name, value);
+    else if (Array.isArray(value)) { for (const item of value) headers.append(name, item); }
+  }
+  const url = new URL(request.url ?? "/", `http://${request.headers.host ?? "localhost"}`);
+  return new Request(url, { method: request.method ?? "GET", headers });
+}
+
+/**
+ * Starts a `node:http` server that answers with {@linkcode metricsHandler}.
+ *
+ * @param options The registry, `port` (default 9090; 0 picks a free one), `hostname` (default "0.0.0.0") and the handler's options.
+ * @returns The running server, with its actual port and a `close()`.
+ * @throws {Error} When the handler options are invalid or the port cannot be bound.
+ *
+ * @example Start and stop
+ * ```ts
+ * import { serve } from "./node.ts";
+ *
+ * const server = await serve({ registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" });
+ * if (server.port === 0) throw new Error();
+ * await server.close();
+ * ```
+ */
+export async function serve(options: ServeOptions): Promise<MetricsServer> {
+  const { registry, port = 9090, hostname = "0.0.0.0", ...handlerOptions } = options;
+  const server = createServer(toNodeListener(metricsHandler(registry, handlerOptions)));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    hostname,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error === undefined ? resolve() : reject(error)));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,332 @@
+/**
+ * The runtime-neutral metrics endpoint: a fetch-style handler that serves a
+ * registry's exposition, a health check, content negotiation, gzip and
+ * optional authentication. Runtime adapters (`atomic-metrics/node`,
+ * `atomic-metrics/deno`, `atomic-metrics/bun`) only bridge to it.
+ *
+ * @module
+ */
+
+import {
+  type ContentEncoding,
+  negotiateEncoding,
+  negotiateFormat,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+} from "../exposition/negotiate.ts";
+import type { Format } from "../registry.ts";
+
+/**
+ * What {@linkcode metricsHandler} needs from a registry: a synchronous
+ * `render`, called with no argument for the Prometheus text format 0.0.4 and
+ * with `"openmetrics"` for OpenMetrics 1.0. A `Registry` satisfies it; so does
+ * any object that renders its own exposition.
+ *
+ * When the object also has the registry's `counter` and `histogram` methods,
+ * the handler registers its self-metrics on it (see
+ * {@linkcode MetricsHandlerOptions.selfMetrics}).
+ */
+export interface MetricsSource {
+  /** Renders the exposition in the given format (Prometheus text 0.0.4 when omitted). */
+  render(format?: "openmetrics"): string;
+}
+
+/** Bearer-token authentication: `Authorization: Bearer <token>`. */
+export interface BearerAuth {
+  /** The token a scraper must send. */
+  bearer: string;
+}
+
+/** HTTP basic authentication: `Authorization: Basic base64(<username>:<password>)`. */
+export interface BasicAuth {
+  /** The user name a scraper must send. */
+  username: string;
+  /** The password a scraper must send. */
+  password: string;
+}
+
+/** Options of {@linkcode metricsHandler}. */
+export interface MetricsHandlerOptions {
+  /**
+   * Path of the metrics endpoint; `GET` and `HEAD` only.
+   * @default {"/metrics"}
+   */
+  path?: string;
+  /**
+   * Path of the health endpoint, which answers JSON
+   * `{ status, uptimeSeconds, ready }` without authentication.
+   * @default {"/health"}
+   */
+  healthPath?: string;
+  /** Credentials the metrics path requires; none when omitted. */
+  auth?: BearerAuth | BasicAuth;
+  /**
+   * Readiness callback for the health endpoint: `false` (or a throw) answers
+   * 503 with `"status": "unavailable"`. Always ready when omitted.
+   */
+  ready?: () => boolean | Promise<boolean>;
+  /**
+   * Exposition format: `"negotiate"` follows the `Accept` header; a format
+   * name serves that format whatever the client asks for (Prometheus before
+   * 2.49 cannot be told to scrape the 0.0.4 format otherwise).
+   * @default {"negotiate"}
+   */
+  format?: "negotiate" | Format;
+  /**
+   * Whether to gzip the exposition when `Accept-Encoding` allows it.
+   * @default {true}
+   */
+  compression?: boolean;
+  /**
+   * Whether to register and record `atomic_metrics_scrapes_total{format}`,
+   * `atomic_metrics_scrape_errors_total` and
+   * `atomic_metrics_scrape_duration_seconds` on the registry (only when it
+   * has `counter` and `histogram` methods, as `Registry` does).
+   * @default {true}
+   */
+  selfMetrics?: boolean;
+  /** Called with the error when a render throws (the response is then 500). */
+  onError?: (error: unknown) => void;
+}
+
+/** A fetch-style request handler, as Deno's and Bun's `serve` and edge runtimes take it. */
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+interface SelfMetrics {
+  scrapes: { inc(labels: { format: string }): void };
+  errors: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
+interface SelfMetricsRegistry {
+  counter(options: { name: string; help: string; labelNames?: readonly string[] }): unknown;
+  histogram(options: { name: string; help: string; buckets?: number[] }): unknown;
+}
+
+// One set per registry, so several handlers on one registry share the
+// metrics instead of failing on duplicate registration.
+const selfMetricsByRegistry = new WeakMap<object, SelfMetrics>();
+
+function selfMetricsFor(registry: MetricsSource): SelfMetrics | undefined {
+  const candidate = registry as Partial<SelfMetricsRegistry>;
+  if (typeof candidate.counter !== "function" || typeof candidate.histogram !== "function") {
+    return undefined;
+  }
+  const existing = selfMetricsByRegistry.get(registry);
+  if (existing !== undefined) return existing;
+  const source = registry as MetricsSource & SelfMetricsRegistry;
+  const created: SelfMetrics = {
+    scrapes: source.counter({
+      name: "atomic_metrics_scrapes_total",
+      help: "Scrapes of the metrics endpoint, by exposition format.",
+      labelNames: ["format"],
+    }) as SelfMetrics["scrapes"],
+    errors: source.counter({
+      name: "atomic_metrics_scrape_errors_total",
+      help: "Scrapes of the metrics endpoint whose render threw.",
+    }) as SelfMetrics["errors"],
+    duration: source.histogram({
+      name: "atomic_metrics_scrape_duration_seconds",
+      help: "Time to render and encode one scrape of the metrics endpoint.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    }) as SelfMetrics["duration"],
+  };
+  selfMetricsByRegistry.set(registry, created);
+  return created;
+}
+
+const encoder = new TextEncoder();
+
+// Runs over the expected bytes whatever the candidate holds, so the time
+// taken reveals at most the secret's length, never where a guess went wrong.
+function constantTimeEqual(candidate: Uint8Array, expected: Uint8Array): boolean {
+  let difference = candidate.length ^ expected.length;
+  for (let index = 0; index < expected.length; index++) {
+    difference |= (candidate[index] ?? 0) ^ (expected[index] ?? 0);
+  }
+  return difference === 0;
+}
+
+function decodeBase64(text: string): Uint8Array | undefined {
+  try {
+    return Uint8Array.from(atob(text), (character) => character.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+interface Authenticator {
+  challenge: string;
+  check(authorization: string | null): boolean;
+}
+
+function authenticator(auth: BearerAuth | BasicAuth): Authenticator {
+  if ("bearer" in auth) {
+    if (typeof auth.bearer !== "string" || auth.bearer === "") {
+      throw new Error('Option "auth.bearer" must be a non-empty string');
+    }
+    const expected = encoder.encode(auth.bearer);
+    return {
+      challenge: 'Bearer realm="metrics"',
+      check(authorization) {
+        const match = authorization === null ? null : /^bearer +(.*)$/i.exec(authorization.trim());
+        return match !== null && constantTimeEqual(encoder.encode(match[1] ?? ""), expected);
+      },
+    };
+  }
+  if (typeof auth.username !== "string" || auth.username === "" || auth.username.includes(":")) {
+    throw new Error('Option "auth.username" must be a non-empty string without ":"');
+  }
+  if (typeof auth.password !== "string") {
+    throw new Error('Option "auth.password" must be a string');
+  }
+  const expected = encoder.encode(`${auth.username}:${auth.password}`);
+  return {
+    challenge: 'Basic realm="metrics", charset="UTF-8"',
+    check(authorization) {
+      const match = authorization === null ? null : /^basic +(.*)$/i.exec(authorization.trim());
+      const credentials = match === null ? undefined : decodeBase64(match[1] ?? "");
+      return credentials !== undefined && constantTimeEqual(credentials, expected);
+    },
+  };
+}
+
+function checkPath(option: string, value: string): void {
+  if (typeof value !== "string" || !value.startsWith("/")) {
+    throw new Error(`Option "${option}" must be a path starting with "/"; got ${JSON.stringify(value)}`);
+  }
+}
+
+async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  const compressed = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(compressed).arrayBuffer());
+}
+
+const hasCompressionStream = typeof globalThis.CompressionStream === "function";
+
+function textResponse(status: number, text: string, headers: Record<string, string> = {}): Response {
+  return new Response(text, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers },
+  });
+}
+
+async function isReady(ready: (() => boolean | Promise<boolean>) | undefined): Promise<boolean> {
+  if (ready === undefined) return true;
+  try {
+    return (await ready()) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates the metrics endpoint as a fetch-style handler. On `path` it answers
+ * `GET` and `HEAD` with the registry's exposition: OpenMetrics 1.0.0 when the
+ * `Accept` header prefers it (Prometheus' does), else the text format 0.0.4;
+ * gzipped when `Accept-Encoding` allows. Other methods get 405 with `Allow`,
+ * other paths 404. `healthPath` answers JSON `{ status, uptimeSeconds, ready }`
+ * (503 when not ready). With `auth`, the metrics path answers 401 with
+ * `WWW-Authenticate` unless the right credentials come, compared in constant
+ * time. A render that throws answers 500, is counted in
+ * `atomic_metrics_scrape_errors_total`, and later scrapes are served as usual.
+ *
+ * @param registry The registry (or any {@linkcode MetricsSource}) to expose.
+ * @param options Paths, authentication, readiness and format options.
+ * @returns A handler from `Request` to `Promise<Response>`.
+ * @throws {Error} When a path does not start with "/" or `auth` is incomplete.
+ *
+ * @example Serve a registry's exposition
+ * ```ts
+ * import { Registry } from "../registry.ts";
+ * import { metricsHandler } from "./handler.ts";
+ *
+ * const registry = new Registry();
+ * registry.counter({ name: "jobs_total", help: "Jobs" }).inc(3);
+ * const handler = metricsHandler(registry, { path: "/metrics" });
+ * const response = await handler(new Request("http://localhost/metrics"));
+ * if (response.headers.get("content-type") !== "text/plain; version=0.0.4; charset=utf-8") throw new Error();
+ * if (!(await response.text()).includes("jobs_total 3")) throw new Error();
+ * if ((await handler(new Request("http://localhost/other"))).status !== 404) throw new Error();
+ * ```
+ */
+export function metricsHandler(registry: MetricsSource, options: MetricsHandlerOptions = {}): FetchHandler {
+  const {
+    path = "/metrics",
+    healthPath = "/health",
+    auth,
+    ready,
+    format = "negotiate",
+    compression = true,
+    selfMetrics = true,
+    onError,
+  } = options;
+  checkPath("path", path);
+  checkPath("healthPath", healthPath);
+  if (format !== "negotiate" && format !== "prometheus" && format !== "openmetrics") {
+    throw new Error(
+      `Option "format" must be "negotiate", "prometheus" or "openmetrics"; got ${JSON.stringify(format)}`,
+    );
+  }
+  if (typeof registry?.render !== "function") {
+    throw new Error('Argument "registry" must have a render() method');
+  }
+  const authentication = auth === undefined ? undefined : authenticator(auth);
+  const metrics = selfMetrics ? selfMetricsFor(registry) : undefined;
+  const startedAt = performance.now();
+
+  async function health(request: Request): Promise<Response> {
+    const isUp = await isReady(ready);
+    const body = JSON.stringify({
+      status: isUp ? "ok" : "unavailable",
+      uptimeSeconds: (performance.now() - startedAt) / 1000,
+      ready: isUp,
+    });
+    return new Response(request.method === "HEAD" ? null : body, {
+      status: isUp ? 200 : 503,
+      headers: { "content-type": "application/json", "cache-control": "no-store" },
+    });
+  }
+
+  async function exposition(request: Request): Promise<Response> {
+    if (authentication !== undefined && !authentication.check(request.headers.get("authorization"))) {
+      return textResponse(401, "Unauthorized\n", { "www-authenticate": authentication.challenge });
+    }
+    const started = performance.now();
+    const chosen: Format = format === "negotiate" ? negotiateFormat(request.headers.get("accept")) : format;
+    metrics?.scrapes.inc({ format: chosen });
+    let text: string;
+    try {
+      text = chosen === "openmetrics" ? registry.render("openmetrics") : registry.render();
+    } catch (error) {
+      metrics?.errors.inc();
+      onError?.(error);
+      return textResponse(500, "Metrics render failed\n");
+    }
+    const encoding: ContentEncoding = compression && hasCompressionStream
+      ? negotiateEncoding(request.headers.get("accept-encoding"))
+      : "identity";
+    const headers: Record<string, string> = {
+      "content-type": chosen === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
+      "cache-control": "no-store",
+      vary: "Accept, Accept-Encoding",
+    };
+    if (encoding === "gzip") headers["content-encoding"] = "gzip";
+    let body: Uint8Array<ArrayBuffer> | null = null;
+    if (request.method !== "HEAD") {
+      const bytes = encoder.encode(text);
+      body = encoding === "gzip" ? await gzip(bytes) : bytes;
+    }
+    metrics?.duration.observe((performance.now() - started) / 1000);
+    return new Response(body, { status: 200, headers });
+  }
+
+  return async (request: Request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    if (pathname !== path && pathname !== healthPath) return textResponse(404, "Not found\n");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return textResponse(405, "Method not allowed\n", { allow: "GET, HEAD" });
+    }
+    return pathname === path ? await exposition(request) : await health(request);
+  };
+}

@@ -1,0 +1,126 @@
+// A strict parser of the two text formats, for the tests: every line must match the
+// grammar, or it throws naming the line. Returns families with their samples.
+
+export interface ParsedSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+  exemplar?: { labels: Record<string, string>; value: number; timestamp?: number };
+}
+export interface ParsedFamily {
+  name: string;
+  type: string;
+  help?: string;
+  unit?: string;
+  samples: ParsedSample[];
+}
+
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+
+function unescape(text: string, om: boolean, help: boolean): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c !== "\\") {
+      out += c;
+      continue;
+    }
+    const n = text[++i];
+    if (n === "\\") out += "\\";
+    else if (n === "n") out += "\n";
+    else if (n === '"' && (om || !help)) out += '"';
+    else throw new Error(`bad escape \\${n} in ${JSON.stringify(text)}`);
+  }
+  return out;
+}
+
+function parseValue(text: string): number {
+  if (text === "+Inf") return Infinity;
+  if (text === "-Inf") return -Infinity;
+  if (text === "NaN") return NaN;
+  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`bad value ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** Parses `{a="x",b="y"}` at `line[at]`, returns labels and the index after `}`. */
+function parseLabels(line: string, at: number, om: boolean): [Record<string, string>, number] {
+  const labels: Record<string, string> = {};
+  if (line[at] !== "{") return [labels, at];
+  at++;
+  while (line[at] !== "}") {
+    const m = LABEL.exec(line.slice(at));
+    if (!m) throw new Error(`bad label name at ${at} in ${JSON.stringify(line)}`);
+    const name = m[0];
+    at += name.length;
+    if (line[at] !== "=" || line[at + 1] !== '"') throw new Error(`expected =" at ${at} in ${JSON.stringify(line)}`);
+    at += 2;
+    let raw = "";
+    while (line[at] !== '"') {
+      if (at >= line.length) throw new Error(`unterminated label value in ${JSON.stringify(line)}`);
+      if (line[at] === "\\") raw += line[at++];
+      raw += line[at++];
+    }
+    at++;
+    if (name in labels) throw new Error(`repeated label ${name}`);
+    labels[name] = unescape(raw, om, false);
+    if (line[at] === ",") at++;
+    else if (line[at] !== "}") throw new Error(`expected , or } at ${at} in ${JSON.stringify(line)}`);
+  }
+  return [labels, at + 1];
+}
+
+const SUFFIXES = ["_total", "_bucket", "_count", "_sum", "_created", ""];
+
+/** Parses exposition text strictly. `om` for OpenMetrics (requires `# EOF`). */
+export function parseExposition(text: string, om: boolean): Map<string, ParsedFamily> {
+  const families = new Map<string, ParsedFamily>();
+  if (om) {
+    if (!text.endsWith("# EOF\n")) throw new Error("OpenMetrics text must end with # EOF");
+    text = text.slice(0, -"# EOF\n".length);
+  }
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  let current: ParsedFamily | undefined;
+  const family = (name: string): ParsedFamily => {
+    let f = families.get(name);
+    if (!f) families.set(name, f = { name, type: "untyped", samples: [] });
+    current = f;
+    return f;
+  };
+  for (const line of lines) {
+    if (line.startsWith("# ")) {
+      const m = /^# (HELP|TYPE|UNIT) ([a-zA-Z_:][a-zA-Z0-9_:]*)(?: (.*))?$/.exec(line);
+      if (!m) throw new Error(`bad comment line ${JSON.stringify(line)}`);
+      const f = family(m[2]!);
+      if (m[1] === "HELP") f.help = unescape(m[3] ?? "", om, true);
+      else if (m[1] === "TYPE") {
+        if (!/^(counter|gauge|histogram|summary|untyped|unknown)$/.test(m[3] ?? "")) throw new Error(`bad type in ${line}`);
+        if (f.samples.length) throw new Error(`TYPE after samples for ${f.name}`);
+        f.type = m[3]!;
+      } else if (om) f.unit = m[3] ?? "";
+      else throw new Error("UNIT in 0.0.4 text");
+      continue;
+    }
+    const m = NAME.exec(line);
+    if (!m) throw new Error(`bad sample line ${JSON.stringify(line)}`);
+    const name = m[0];
+    const [labels, after] = parseLabels(line, name.length, om);
+    const rest = line.slice(after);
+    const vm = /^ (\S+)(?: (# \{.*))?$/.exec(rest);
+    if (!vm) throw new Error(`bad value part ${JSON.stringify(rest)} in ${JSON.stringify(line)}`);
+    const sample: ParsedSample = { name, labels, value: parseValue(vm[1]!) };
+    if (vm[2] !== undefined) {
+      if (!om) throw new Error("exemplar in 0.0.4 text");
+      const [exLabels, exAfter] = parseLabels(vm[2], 2, om);
+      const parts = vm[2].slice(exAfter).trim().split(" ");
+      sample.exemplar = { labels: exLabels, value: parseValue(parts[0]!) };
+      if (parts[1] !== undefined) sample.exemplar.timestamp = parseValue(parts[1]);
+    }
+    // The family a sample belongs to: the current one if the name is one of its sample names.
+    const owner = current && SUFFIXES.some((s) => current!.name + s === name) ? current : undefined;
+    if (!owner) throw new Error(`sample ${name} outside its family in ${JSON.stringify(line)}`);
+    owner.samples.push(sample);
+  }
+  return families;
+}

@@ -1,0 +1,5 @@
+// Runs on Bun only: npx bun test tests/http/bun.test.ts
+import { serve } from "../../adapters/bun.ts";
+import { httpSuite } from "./suite.ts";
+
+httpSuite("bun", serve);

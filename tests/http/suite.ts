@@ -1,0 +1,226 @@
+// The one HTTP behaviour suite, run against every runtime adapter inside its
+// own runtime (tests/http/node.test.ts, deno.test.ts, bun.test.ts), as
+// crossws runs test/tests.ts against each of its adapters.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Registry } from "../../src/registry.ts";
+import type { MetricsHandlerOptions } from "../../src/http/handler.ts";
+
+/** What each adapter's `serve` gives back, as far as the suite needs. */
+export interface StartedServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** An adapter's `serve`, narrowed to what the suite passes. */
+export type Serve = (
+  options: MetricsHandlerOptions & { registry: Registry; port: number; hostname: string },
+) => Promise<StartedServer>;
+
+/**
+ * A registry whose render throws while `failing` is set, through a collect
+ * hook as a user's broken callback would.
+ */
+export function failingRegistry(): { registry: Registry; failing: boolean } {
+  const state = { registry: new Registry(), failing: false };
+  state.registry.beforeCollect(() => {
+    if (state.failing) throw new Error("collect callback failed");
+  });
+  return state;
+}
+
+/** Prometheus 2.42's scrape `Accept` header. */
+export const PROMETHEUS_ACCEPT =
+  "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+function knownRegistry(registry: Registry = new Registry()): Registry {
+  const jobs = registry.counter({ name: "suite_jobs_total", help: "Jobs done.", labelNames: ["kind"] as const });
+  jobs.inc({ kind: "a" }, 3);
+  registry.gauge({ name: "suite_temperature_celsius", help: "Temperature." }).set(-4.5);
+  return registry;
+}
+
+async function withServer(
+  serve: Serve,
+  options: MetricsHandlerOptions & { registry?: Registry },
+  run: (base: string) => Promise<void>,
+): Promise<void> {
+  const { registry = knownRegistry(), ...handlerOptions } = options;
+  const server = await serve({ registry, port: 0, hostname: "127.0.0.1", ...handlerOptions });
+  try {
+    await run(`http://127.0.0.1:${server.port}`);
+  } finally {
+    await server.close();
+  }
+}
+
+async function get(url: string, headers: Record<string, string> = {}, method = "GET"): Promise<{
+  status: number;
+  headers: Headers;
+  text: string;
+}> {
+  const response = await fetch(url, { method, headers });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/**
+ * Registers the HTTP behaviour suite for one adapter.
+ *
+ * @param runtime Name shown in the test names ("node", "deno", "bun").
+ * @param serve The adapter's `serve`.
+ */
+export function httpSuite(runtime: string, serve: Serve): void {
+  describe(`serve() on ${runtime}`, () => {
+    it("serve() answers text format 0.0.4 when Accept is absent", async () => {
+      await withServer(serve, {}, async (base) => {
+        const answer = await get(`${base}/metrics`, { "accept-encoding": "identity" });
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+        assert.match(answer.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+        assert.match(answer.text, /^suite_temperature_celsius -4\.5$/m);
+        assert.doesNotMatch(answer.text, /# EOF/);
+      });
+    });
+
+    it("serve() answers OpenMetrics 1.0.0 to Prometheus' Accept header", async () => {
+      await withServer(serve, {}, async (base) => {
+        const answer = await get(`${base}/metrics`, { accept: PROMETHEUS_ACCEPT });
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers.get("content-type"), "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        assert.match(answer.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+        assert.ok(answer.text.endsWith("# EOF\n"), "OpenMetrics ends with # EOF");
+      });
+    });
+
+    it("serve() follows q-values: text preferred over OpenMetrics gets text", async () => {
+      await withServer(serve, {}, async (base) => {
+        const answer = await get(`${base}/metrics`, {
+          accept: "application/openmetrics-text;version=1.0.0;q=0.2, text/plain;version=0.0.4;q=0.9",
+        });
+        assert.equal(answer.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+      });
+    });
+
+    it("serve() gzips when Accept-Encoding allows it and not when gzip;q=0", async () => {
+      await withServer(serve, {}, async (base) => {
+        const zipped = await get(`${base}/metrics`, { "accept-encoding": "gzip" });
+        assert.equal(zipped.status, 200);
+        assert.equal(zipped.headers.get("content-encoding"), "gzip");
+        assert.match(zipped.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+        const plain = await get(`${base}/metrics`, { "accept-encoding": "gzip;q=0, identity" });
+        assert.equal(plain.headers.get("content-encoding"), null);
+        const known = (text: string): string[] => text.split("\n").filter((line) => line.startsWith("suite_"));
+        assert.deepEqual(known(plain.text), known(zipped.text));
+        assert.equal(known(plain.text).length, 2);
+      });
+    });
+
+    it("serve() answers HEAD with the GET headers and no body", async () => {
+      await withServer(serve, {}, async (base) => {
+        const answer = await get(`${base}/metrics`, { "accept-encoding": "identity" }, "HEAD");
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+        assert.equal(answer.text, "");
+      });
+    });
+
+    it("serve() answers 405 with Allow to POST on the metrics path", async () => {
+      await withServer(serve, {}, async (base) => {
+        const answer = await get(`${base}/metrics`, {}, "POST");
+        assert.equal(answer.status, 405);
+        assert.equal(answer.headers.get("allow"), "GET, HEAD");
+      });
+    });
+
+    it("serve() answers 404 outside the metrics and health paths", async () => {
+      await withServer(serve, {}, async (base) => {
+        assert.equal((await get(`${base}/nothing-here`)).status, 404);
+        assert.equal((await get(`${base}/metrics/extra`)).status, 404);
+      });
+    });
+
+    it("serve() answers the health path with JSON status, uptime and readiness", async () => {
+      await withServer(serve, { healthPath: "/healthz" }, async (base) => {
+        const answer = await get(`${base}/healthz`);
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers.get("content-type"), "application/json");
+        const body = JSON.parse(answer.text) as { status: string; uptimeSeconds: number; ready: boolean };
+        assert.equal(body.status, "ok");
+        assert.equal(body.ready, true);
+        assert.equal(typeof body.uptimeSeconds, "number");
+        assert.ok(body.uptimeSeconds >= 0);
+      });
+    });
+
+    it("serve() answers 503 on the health path while ready() is false", async () => {
+      let ready = false;
+      await withServer(serve, { ready: () => Promise.resolve(ready) }, async (base) => {
+        const waiting = await get(`${base}/health`);
+        assert.equal(waiting.status, 503);
+        assert.deepEqual({ ...JSON.parse(waiting.text), uptimeSeconds: 0 }, {
+          status: "unavailable",
+          uptimeSeconds: 0,
+          ready: false,
+        });
+        ready = true;
+        assert.equal((await get(`${base}/health`)).status, 200);
+      });
+    });
+
+    it("serve() with bearer auth answers 401 with WWW-Authenticate unless the token matches", async () => {
+      await withServer(serve, { auth: { bearer: "s3cret" } }, async (base) => {
+        const missing = await get(`${base}/metrics`);
+        assert.equal(missing.status, 401);
+        assert.match(missing.headers.get("www-authenticate") ?? "", /^Bearer /);
+        assert.equal((await get(`${base}/metrics`, { authorization: "Bearer s3creT" })).status, 401);
+        assert.equal((await get(`${base}/metrics`, { authorization: "Bearer s3cret2" })).status, 401);
+        const allowed = await get(`${base}/metrics`, { authorization: "Bearer s3cret" });
+        assert.equal(allowed.status, 200);
+        assert.match(allowed.text, /suite_jobs_total/);
+      });
+    });
+
+    it("serve() with basic auth answers 401 unless user and password match", async () => {
+      await withServer(serve, { auth: { username: "prom", password: "pässword" } }, async (base) => {
+        const encode = (text: string): string => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+        const missing = await get(`${base}/metrics`);
+        assert.equal(missing.status, 401);
+        assert.match(missing.headers.get("www-authenticate") ?? "", /^Basic /);
+        assert.equal((await get(`${base}/metrics`, { authorization: `Basic ${encode("prom:password")}` })).status, 401);
+        assert.equal((await get(`${base}/metrics`, { authorization: `Basic ${encode("prom:pässword")}` })).status, 200);
+        assert.equal((await get(`${base}/health`)).status, 200, "health stays open");
+      });
+    });
+
+    it("serve() answers 500 when render throws, counts it, and keeps serving", async () => {
+      const failing = failingRegistry();
+      knownRegistry(failing.registry);
+      await withServer(serve, { registry: failing.registry }, async (base) => {
+        failing.failing = true;
+        const failed = await get(`${base}/metrics`);
+        assert.equal(failed.status, 500);
+        assert.ok(failed.text.length < 100, "short error text");
+        assert.doesNotMatch(failed.text, /collect callback failed/);
+        failing.failing = false;
+        const recovered = await get(`${base}/metrics`);
+        assert.equal(recovered.status, 200);
+        assert.match(recovered.text, /^atomic_metrics_scrape_errors_total 1$/m);
+        assert.match(recovered.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+      });
+    });
+
+    it("serve() answers 100 concurrent scrapes all with 200 and the known series", async () => {
+      await withServer(serve, {}, async (base) => {
+        const answers = await Promise.all(
+          Array.from(
+            { length: 100 },
+            (_, index) =>
+              get(`${base}/metrics`, index % 2 === 0 ? { accept: PROMETHEUS_ACCEPT } : { "accept-encoding": "gzip" }),
+          ),
+        );
+        assert.deepEqual(answers.map((answer) => answer.status), Array.from({ length: 100 }, () => 200));
+        for (const answer of answers) assert.match(answer.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+      });
+    });
+  });
+}
