@@ -237,16 +237,21 @@ export abstract class Family<S extends SeriesBase> {
     return this.slowLabels({});
   }
 
+  /** The series of label values this thread knows of (overflow included), or undefined. */
+  find(values: readonly string[]): S | undefined {
+    if (values.length === 0) return this.single;
+    let node: IndexNode<S> | S | undefined = this.index;
+    for (const value of values) {
+      node = (node as IndexNode<S>).get(value);
+      if (node === undefined) return undefined;
+    }
+    return node as S;
+  }
+
   private slowLabels(labels: Record<string, unknown>): S {
     if (labels === undefined) labels = {};
     const values = labelValuesOf(this.what, this.labelNames, labels);
-    let node: IndexNode<S> | S | undefined = this.index;
-    if (values.length === 0) node = this.single;
-    for (const value of values) {
-      node = (node as IndexNode<S>).get(value);
-      if (node === undefined) break;
-    }
-    let series = node as S | undefined;
+    let series = this.find(values);
     if (series === undefined) series = this.factory.defineSeries(this, values) as S | undefined;
     if (series === undefined) series = this.overflowSeries!;
     return series;

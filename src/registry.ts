@@ -450,10 +450,17 @@ export class Registry {
   defineSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
     const store = this.store;
     const i32 = store.i32;
-    if (Atomics.load(i32, SERIES) >= store.layout.maxSeries && !this.isSelf(family)) return undefined;
+    if (Atomics.load(i32, SERIES) >= store.layout.maxSeries && !this.isSelf(family)) {
+      // Full, so no new series; but another thread may have made this one since this thread
+      // last read the journal: look there (only when it grew) before folding into overflow.
+      const cursor = this.cursor;
+      this.sync();
+      if (this.cursor === cursor) return undefined;
+      return family.find(values);
+    }
     return store.locked(() => {
       this.sync();
-      const found = family.series.find((s) => !s.overflow && sameList(s.labelValues, values));
+      const found = family.find(values);
       if (found !== undefined) return found;
       if (Atomics.load(i32, SERIES) >= store.layout.maxSeries && !this.isSelf(family)) return undefined;
       const record = this.reserve(family.id, [...values], family.size, false);
