@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Registry } from "../../mod.ts";
-import { parseExposition } from "../_parse.ts";
+import { type ParsedSample, parseExposition } from "../_parse.ts";
 import { promtoolCheck } from "../_promtool.ts";
 
 // Any well-formed Unicode, with the characters the formats must escape made likely.
@@ -21,18 +21,20 @@ const definition = fc.record({
   series: fc.array(fc.record({ values: fc.array(labelValue, { minLength: 3, maxLength: 3 }), values2: fc.array(value, { minLength: 1, maxLength: 5 }), g: gaugeValue }), { maxLength: 4 }),
 });
 
+type Definition = { type: string; labelNames: string[]; help: string; series: { values: string[]; values2: number[]; g: number }[] };
+
 interface Expected {
   type: string;
   help: string;
   series: Map<string, { labels: Record<string, string>; value: number; observations: number[] }>;
 }
 
-function record(defs: fc.TypeOf<typeof definition>[]): { registry: Registry; expected: Map<string, Expected> } {
+function record(defs: Definition[]): { registry: Registry; expected: Map<string, Expected> } {
   const registry = new Registry({ selfMetrics: false });
   const expected = new Map<string, Expected>();
   defs.forEach((def, i) => {
     const name = `m${i}_${def.type}`;
-    const labelNames = def.labelNames.filter((l) => l !== "le" && l !== "quantile");
+    const labelNames = def.labelNames.filter((l: string) => l !== "le" && l !== "quantile");
     const exp: Expected = { type: def.type, help: def.help, series: new Map() };
     expected.set(name, exp);
     const opts = { name, help: def.help, labelNames };
@@ -46,7 +48,7 @@ function record(defs: fc.TypeOf<typeof definition>[]): { registry: Registry; exp
     const seriesList = labelNames.length === 0 ? def.series.slice(0, 1) : def.series;
     for (const s of seriesList) {
       const labels: Record<string, string> = {};
-      labelNames.forEach((n, k) => (labels[n] = s.values[k]!));
+      labelNames.forEach((n: string, k: number) => (labels[n] = s.values[k]!));
       const key = JSON.stringify(labels);
       let e = exp.series.get(key);
       if (!e) exp.series.set(key, e = { labels, value: 0, observations: [] });
@@ -75,7 +77,7 @@ function check(text: string, om: boolean, expected: Map<string, Expected>): void
     assert.equal(f.type, exp.type);
     if (exp.help !== "") assert.equal(f.help, exp.help);
     for (const e of exp.series.values()) {
-      const match = (extra: Record<string, string>, sample: string) =>
+      const match = (extra: Record<string, string>, sample: string): ParsedSample | undefined =>
         f.samples.find((s) => s.name === sample && JSON.stringify(s.labels) === JSON.stringify({ ...e.labels, ...extra }));
       if (exp.type === "counter") {
         const s = match({}, om ? name + "_total" : name);
