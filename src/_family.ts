@@ -144,7 +144,7 @@ export abstract class Family<S extends SeriesBase> {
   readonly store: Store;
   /** Exemplar provider, if the metric opted in. */
   readonly exemplars: ExemplarProvider | undefined;
-  /** Series in creation order, the same on every thread. */
+  /** Series in creation order, the same on every thread (the overflow series apart). */
   readonly series: S[] = [];
   /** The overflow series (metrics with labels). */
   overflowSeries: S | undefined;
@@ -188,7 +188,7 @@ export abstract class Family<S extends SeriesBase> {
       (series as { foldSlot: number }).foldSlot = this.store.shardIndex(this.store.thread, foldOffset ?? offset + this.size.shard);
     }
     if (overflow) this.overflowSeries = series;
-    this.series.push(series);
+    else this.series.push(series);
     if (values.length === 0) {
       this.single = series;
       return;
@@ -267,6 +267,12 @@ export abstract class Family<S extends SeriesBase> {
       return undefined;
     }
     return { labels: encoded, value, timestamp: Date.now() / 1000 };
+  }
+
+  /** The series to show: all, then the overflow series once something folded into it. */
+  visibleSeries(): readonly S[] {
+    const overflow = this.overflowSeries;
+    return overflow !== undefined && this.foldedObservations() > 0 ? [...this.series, overflow] : this.series;
   }
 
   /** Observations folded into the overflow series (all threads). */

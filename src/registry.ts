@@ -410,7 +410,8 @@ export class Registry {
 
   private setExemplars(family: AnyFamily, exemplars: ExemplarProvider | undefined): void {
     (family as { exemplars: ExemplarProvider | undefined }).exemplars = exemplars;
-    for (const series of family.series) (series as { exemplarProvider: ExemplarProvider | undefined }).exemplarProvider = exemplars;
+    const all = family.overflowSeries === undefined ? family.series : [...family.series, family.overflowSeries];
+    for (const series of all) (series as { exemplarProvider: ExemplarProvider | undefined }).exemplarProvider = exemplars;
   }
 
   /** Size of a series of a definition not yet adopted. */

@@ -44,10 +44,8 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
     if (family.help !== "") out += "# HELP " + familyName + " " + escapeHelp(family.help, om) + "\n";
     out += "# TYPE " + familyName + " " + type + "\n";
     if (om && family.unit !== "") out += "# UNIT " + familyName + " " + family.unit + "\n";
-    const folded = family.overflowSeries === undefined ? 0 : family.foldedObservations();
     const store = family.store;
-    for (const series of family.series) {
-      if (series.overflow && folded === 0) continue;
+    for (const series of family.visibleSeries()) {
       const labels = series.encoded;
       switch (type) {
         case "counter": {

@@ -46,10 +46,8 @@ export interface MetricSnapshot {
 export function collectSnapshots(families: readonly Family<SeriesBase>[]): MetricSnapshot[] {
   return families.map((family) => {
     const type = family.definition.type;
-    const folded = family.overflowSeries === undefined ? 0 : family.foldedObservations();
     const series: SeriesSnapshot[] = [];
-    for (const s of family.series) {
-      if (s.overflow && folded === 0) continue;
+    for (const s of family.visibleSeries()) {
       const labels: Record<string, string> = {};
       family.labelNames.forEach((n, i) => (labels[n] = s.labelValues[i]!));
       const snap: SeriesSnapshot = { labels, value: 0, count: 0, sum: 0, buckets: [], quantiles: [] };
