@@ -74,6 +74,11 @@ export interface StoreHandle {
 }
 
 const hasSharedMemory: boolean = typeof SharedArrayBuffer === "function";
+
+/** Whether `buffer` is shared memory (false, never a ReferenceError, where the runtime has none). */
+function isShared(buffer: unknown): buffer is SharedArrayBuffer {
+  return hasSharedMemory && buffer instanceof SharedArrayBuffer;
+}
 const canWait: boolean = hasSharedMemory && typeof Atomics.wait === "function";
 
 function align8(n: number): number {
@@ -149,7 +154,7 @@ export class Store {
   static attach(handle: StoreHandle): Store {
     if (
       handle === null || typeof handle !== "object" || handle.kind !== "atomic-metrics/registry" ||
-      !(handle.buffer instanceof SharedArrayBuffer)
+      !isShared(handle.buffer)
     ) {
       throw new TypeError("Registry.attach() expects the handle returned by Registry.share()");
     }
@@ -170,7 +175,7 @@ export class Store {
 
   /** The handle other threads attach with. */
   share(): StoreHandle {
-    if (!(this.buffer instanceof SharedArrayBuffer)) {
+    if (!isShared(this.buffer)) {
       throw new Error("Registry.share() needs SharedArrayBuffer, which this runtime does not offer");
     }
     this.threaded = true;
@@ -213,7 +218,7 @@ export class Store {
             break;
           }
         }
-        if (canWait && this.buffer instanceof SharedArrayBuffer) Atomics.wait(i32, LOCK, owner, 1);
+        if (canWait && isShared(this.buffer)) Atomics.wait(i32, LOCK, owner, 1);
         owner = Atomics.compareExchange(i32, LOCK, 0, me);
       }
     }
@@ -221,7 +226,7 @@ export class Store {
       return fn();
     } finally {
       Atomics.compareExchange(i32, LOCK, me, 0);
-      if (canWait && this.buffer instanceof SharedArrayBuffer) Atomics.notify(i32, LOCK);
+      if (canWait && isShared(this.buffer)) Atomics.notify(i32, LOCK);
     }
   }
 
