@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the test suite on one runtime: `node scripts/test.mjs <node|deno|bun> [unit|e2e|kafka]`.
-// unit: every tests/**/*.test.ts except tests/e2e and tests/kafka, and except files named
+// unit: every tests/**/*.test.ts except tests/e2e, tests/package and *.broker.test.ts, and except files named
 // after another runtime (tests/http/deno.test.ts runs only on Deno, and so on).
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
@@ -23,7 +23,8 @@ const all = walk("tests").sort();
 const files = all.filter((file) => {
   const parts = file.split("/");
   const base = parts.at(-1).replace(/\.test\.ts$/, "");
-  const bySuite = parts[1] === "e2e" ? "e2e" : parts[1] === "kafka" ? "kafka" : parts[1] === "package" ? "package" : "unit";
+  // Tests that need the real Kafka broker are named *.broker.test.ts (Node only: native client).
+  const bySuite = parts[1] === "e2e" ? "e2e" : file.endsWith(".broker.test.ts") ? "kafka" : parts[1] === "package" ? "package" : "unit";
   if (bySuite !== suite) return false;
   if (runtimes.includes(base) && base !== runtime) return false;
   return true;

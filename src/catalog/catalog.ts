@@ -201,7 +201,7 @@ export const kafkaCatalog: readonly CatalogEntry[] = Object.freeze(
       name: "kafka_consume_latency_ms",
       type: "histogram",
       labelNames: ["topic"],
-      help: "Time to handle one consumed message, in milliseconds.",
+      help: "Time the handler takes for one consumed message (per batch for batch handlers), in milliseconds.",
       unit: "ms",
       group: "kafka",
     },
@@ -209,7 +209,7 @@ export const kafkaCatalog: readonly CatalogEntry[] = Object.freeze(
       name: "kafka_consumer_lag",
       type: "gauge",
       labelNames: ["topic", "partition"],
-      help: "Messages between the committed offset and the partition's high watermark (backpressure).",
+      help: "Messages between the group's position (next offset to consume) and the partition's high watermark.",
       group: "kafka",
     },
     {

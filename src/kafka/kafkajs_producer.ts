@@ -1,0 +1,150 @@
+/**
+ * Instruments a producer of the KafkaJS-compatible API of
+ * `@confluentinc/kafka-javascript` (`new KafkaJS.Kafka(…).producer()`), or of
+ * KafkaJS itself: `send` and `sendBatch` are traced and measured.
+ *
+ * @module
+ */
+
+import { context as contextApi, type Span } from "@opentelemetry/api";
+import { injectKafkaHeaders, type KafkaHeaderObject } from "../otel/kafka_headers.ts";
+import type { KafkaInstrumentation, KafkaInstrumentationOptions } from "./instrumentation_options.ts";
+import { type Instrumenter, instrumenter, patchMethods, startProducerSpan } from "./_instrument.ts";
+import { payloadBytes } from "./_payload.ts";
+
+/** A message as `send` takes it (only the fields the instrumentation reads). */
+export interface KafkaJsProducerMessage {
+  /** The payload; its bytes count into `kafka_bytes_sent_total`. */
+  value?: unknown;
+  /** Application headers; a copy with the trace headers added is sent. */
+  headers?: KafkaHeaderObject | undefined;
+}
+
+/** The part of a KafkaJS-style producer the instrumentation uses. */
+export interface KafkaJsProducerLike {
+  /** Sends messages to one topic; resolves when the broker acknowledged them. */
+  send(record: { topic: string; messages: KafkaJsProducerMessage[] }): Promise<unknown>;
+  /** Sends messages to several topics at once. */
+  sendBatch(batch: { topicMessages?: { topic: string; messages: KafkaJsProducerMessage[] }[] }): Promise<unknown>;
+}
+
+interface TopicSend {
+  topic: string;
+  span: Span;
+  count: number;
+  bytes: number;
+}
+
+// Copies each message with trace headers added: the caller's objects are not modified.
+function tracedMessages(
+  messages: readonly KafkaJsProducerMessage[],
+  send: TopicSend,
+  ctx: ReturnType<typeof startProducerSpan>["context"],
+): KafkaJsProducerMessage[] {
+  const traced: KafkaJsProducerMessage[] = new Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!;
+    send.bytes += payloadBytes(message.value);
+    traced[i] = { ...message, headers: injectKafkaHeaders({ ...message.headers }, ctx) };
+  }
+  return traced;
+}
+
+async function measured(
+  tools: Instrumenter,
+  sends: TopicSend[],
+  call: () => Promise<unknown>,
+): Promise<unknown> {
+  const started = performance.now();
+  try {
+    const result = await call();
+    const elapsed = performance.now() - started;
+    const { metrics } = tools;
+    for (const send of sends) {
+      const labels = { topic: send.topic };
+      metrics.messagesSent.inc(labels, send.count);
+      metrics.bytesSent.inc(labels, send.bytes);
+      metrics.produceLatency.observe(labels, elapsed);
+      send.span.end();
+    }
+    return result;
+  } catch (error) {
+    for (const send of sends) {
+      tools.fail("produce", error, send.span);
+      send.span.end();
+    }
+    throw error;
+  }
+}
+
+/**
+ * Instruments a KafkaJS-style producer in place. Each `send` (and each topic
+ * of a `sendBatch`) opens a PRODUCER span `send <topic>` and writes its
+ * `traceparent`, `tracestate` and `baggage` into every message's headers
+ * (on copies: your message objects are not modified). When the broker
+ * acknowledges, `kafka_messages_sent_total`, `kafka_bytes_sent_total` (the
+ * values' bytes) and `kafka_produce_latency_ms` (call to acknowledgement)
+ * are recorded; when it fails, `kafka_errors_total{operation="produce"}` is
+ * counted and the error re-thrown unchanged.
+ *
+ * @param producer The producer, connected or not.
+ * @param options The registry, and optionally a tracer.
+ * @returns A handle whose `restore()` removes the instrumentation.
+ * @throws {TypeError} When `producer` has no `send`/`sendBatch`, or is already instrumented.
+ *
+ * @example Instrument, then use the producer as before
+ * ```ts
+ * import { Registry } from "../registry.ts";
+ * import { instrumentKafkaJsProducer } from "./kafkajs_producer.ts";
+ * const sent: unknown[] = [];
+ * const producer = {
+ *   async send(record: { topic: string; messages: unknown[] }) { sent.push(record); return []; },
+ *   async sendBatch() { return []; },
+ * };
+ * const registry = new Registry();
+ * instrumentKafkaJsProducer(producer, { registry });
+ * await producer.send({ topic: "orders", messages: [{ value: "hi" }] });
+ * if (!registry.render().includes('kafka_bytes_sent_total{topic="orders"} 2')) throw new Error("not counted");
+ * ```
+ */
+export function instrumentKafkaJsProducer(
+  producer: KafkaJsProducerLike,
+  options: KafkaInstrumentationOptions,
+): KafkaInstrumentation {
+  const tools = instrumenter(options);
+  const restore = patchMethods(producer, "producer", {
+    send: (original) =>
+      function send(this: unknown, record: Parameters<KafkaJsProducerLike["send"]>[0]): Promise<unknown> {
+        if (typeof record !== "object" || record === null || !Array.isArray(record.messages)) {
+          return (original as KafkaJsProducerLike["send"]).call(this, record);
+        }
+        const topic = String(record.topic);
+        const { span, context } = startProducerSpan(tools.tracer, topic, record.messages.length);
+        const send: TopicSend = { topic, span, count: record.messages.length, bytes: 0 };
+        const traced = { ...record, messages: tracedMessages(record.messages, send, context) };
+        return measured(
+          tools,
+          [send],
+          () => contextApi.with(context, () => (original as KafkaJsProducerLike["send"]).call(this, traced)),
+        );
+      } as (...args: never[]) => unknown,
+    sendBatch: (original) =>
+      function sendBatch(this: unknown, batch: Parameters<KafkaJsProducerLike["sendBatch"]>[0]): Promise<unknown> {
+        if (typeof batch !== "object" || batch === null || !Array.isArray(batch.topicMessages)) {
+          return (original as KafkaJsProducerLike["sendBatch"]).call(this, batch);
+        }
+        const sends: TopicSend[] = [];
+        const topicMessages = batch.topicMessages.map((entry) => {
+          const messages = Array.isArray(entry.messages) ? entry.messages : [];
+          const topic = String(entry.topic);
+          const { span, context } = startProducerSpan(tools.tracer, topic, messages.length);
+          const send: TopicSend = { topic, span, count: messages.length, bytes: 0 };
+          sends.push(send);
+          return { ...entry, messages: tracedMessages(messages, send, context) };
+        });
+        const traced = { ...batch, topicMessages };
+        return measured(tools, sends, () => (original as KafkaJsProducerLike["sendBatch"]).call(this, traced));
+      } as (...args: never[]) => unknown,
+  });
+  return { restore };
+}
