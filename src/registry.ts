@@ -111,7 +111,7 @@ function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | und
  * ```
  */
 export class Registry {
-  /** The store behind the registry (shared memory). */
+  /** @internal The store behind the registry (shared memory). */
   readonly store: Store;
   private readonly defaultExemplars: ExemplarProvider | undefined;
   private readonly byName = new Map<string, AnyFamily>();
@@ -122,7 +122,15 @@ export class Registry {
   private readonly hooks: (() => void)[] = [];
   private overflowCounter: Counter<"metric"> | undefined;
   private droppedExemplars: Counter | undefined;
+  private detached = false;
 
+  /**
+   * Creates an empty registry with its own shared-memory store.
+   *
+   * @param options Sizes of the store, a default exemplar provider, and whether to register self-metrics.
+   * @param attachTo A handle from another thread's `share()`; prefer `Registry.attach(handle)`.
+   * @throws {RangeError} when `maxSeries` or `maxThreads` is out of range.
+   */
   constructor(options: RegistryOptions = {}, attachTo?: StoreHandle) {
     this.defaultExemplars = options.exemplars;
     if (attachTo !== undefined) {
@@ -185,6 +193,29 @@ export class Registry {
    */
   share(): StoreHandle {
     return this.store.share();
+  }
+
+  /**
+   * Gives this thread's slot back, for a worker about to exit, so that a pool that
+   * replaces its workers never runs out of the registry's `maxThreads` slots. What this
+   * thread recorded stays in every render. Do not record through this registry afterwards.
+   *
+   * @example In a worker, before it exits
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const main = new Registry({ maxThreads: 2 });
+   * const worker = Registry.attach(main.share());
+   * worker.counter({ name: "done_total", help: "Done" }).inc();
+   * worker.detach();
+   * const next = Registry.attach(main.share()); // takes the slot back
+   * next.counter({ name: "done_total", help: "Done" }).inc();
+   * if (!main.render().includes("done_total 2")) throw new Error();
+   * ```
+   */
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.store.release();
   }
 
   /**
@@ -324,6 +355,7 @@ export class Registry {
     this.cursor = end;
   }
 
+  /** Builds the family for a definition read from the store's journal (ours or another thread's). */
   private adoptMetric(definition: MetricDefinition): void {
     const args = [definition, this.byId.length, this.store, this, this.defaultExemplars] as const;
     const family: AnyFamily = definition.type === "counter"
@@ -339,12 +371,14 @@ export class Registry {
     this.sorted = undefined;
   }
 
+  /** Validates a registration and returns the new or the identical existing family. */
   private register(
     type: MetricType,
     options: { name: string; help: string; labelNames?: readonly string[]; unit?: string; exemplars?: ExemplarProvider | false },
     extra: Partial<MetricDefinition>,
   ): AnyFamily {
     const kind = type[0]!.toUpperCase() + type.slice(1);
+    if (this.detached) throw new Error(`Registry.${type}() was called after detach()`);
     if (options === null || typeof options !== "object") throw new TypeError(`Registry.${type}() expects an options object`);
     const { name, help } = options;
     const labelNames = [...(options.labelNames ?? [])];
@@ -408,6 +442,7 @@ export class Registry {
     return family;
   }
 
+  /** Points a family and its series at another exemplar provider (re-registration may change it). */
   private setExemplars(family: AnyFamily, exemplars: ExemplarProvider | undefined): void {
     (family as { exemplars: ExemplarProvider | undefined }).exemplars = exemplars;
     const all = family.overflowSeries === undefined ? family.series : [...family.series, family.overflowSeries];
@@ -477,10 +512,12 @@ export class Registry {
     this.droppedExemplars?.inc();
   }
 
+  /** Whether a family is one of the registry's own self-metrics. */
   private isSelf(family: AnyFamily): boolean {
     return family === this.overflowCounter;
   }
 
+  /** Throws unless a re-registration matches the definition already registered. */
   private checkSame(had: MetricDefinition, want: MetricDefinition): void {
     const what = `${want.type[0]!.toUpperCase()}${want.type.slice(1)} "${want.name}"`;
     if (had.type !== want.type) throw new Error(`${what} is already registered as a ${had.type}`);
@@ -495,6 +532,7 @@ export class Registry {
     }
   }
 
+  /** Registers the registry's own metrics (series count, overflow, dropped exemplars). */
   private registerSelfMetrics(): void {
     const store = this.store;
     this.gauge({

@@ -216,3 +216,20 @@ describe("Rendering", () => {
     assert.equal(h!.series[0]!.sum, 1.5);
   });
 });
+
+describe("Registry.detach()", () => {
+  it("Registry.detach() frees the thread slot for the next attach, and what it recorded stays", () => {
+    const main = new Registry({ maxThreads: 2 });
+    const handle = main.share();
+    for (let i = 0; i < 5; i++) {
+      const worker = Registry.attach(handle);
+      worker.counter({ name: "done_total", help: "Done" }).inc();
+      worker.detach();
+    }
+    assert.match(main.render(), /\ndone_total 5\n/);
+    const last = Registry.attach(handle);
+    assert.throws(() => Registry.attach(handle), /all 2 are taken/);
+    last.detach();
+    assert.throws(() => last.counter({ name: "x_total", help: "x" }), /after detach\(\)/);
+  });
+});

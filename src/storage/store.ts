@@ -38,7 +38,9 @@ export const MAX_SERIES = 7;
 export const LAYOUT_VERSION = 8;
 /** Float64 index of the creation time (ms since the epoch). */
 const CREATED_F64 = 8;
-const CONTROL_BYTES = 128;
+/** Int32 index of the bitmap of shards released by `detach()`, free for the next `attach()`. */
+const RELEASED = 32;
+const CONTROL_BYTES = 256;
 const VERSION = 1;
 
 /** How long a waiter lets one owner hold the registry lock before it takes the lock over. */
@@ -162,6 +164,8 @@ export class Store {
       throw new Error(`Registry.attach() got a handle of layout version ${handle.version}; this build reads version ${VERSION}`);
     }
     const probe = new Int32Array(handle.buffer, 0, CONTROL_BYTES / 4);
+    const released = Store.claimReleased(probe, handle.layout.maxThreads);
+    if (released >= 0) return new Store(handle.buffer, handle.layout, released, true);
     const thread = Atomics.add(probe, THREADS, 1);
     if (thread >= handle.layout.maxThreads) {
       Atomics.sub(probe, THREADS, 1);
@@ -171,6 +175,27 @@ export class Store {
       );
     }
     return new Store(handle.buffer, handle.layout, thread, true);
+  }
+
+  /** Takes a shard a detached thread released (its values stay and keep counting); -1 if none. */
+  private static claimReleased(control: Int32Array, maxThreads: number): number {
+    for (let word = 0; word * 32 < maxThreads; word++) {
+      let bits = Atomics.load(control, RELEASED + word);
+      while (bits !== 0) {
+        const bit = bits & -bits;
+        if ((Atomics.and(control, RELEASED + word, ~bit) & bit) !== 0) return word * 32 + 31 - Math.clz32(bit);
+        bits = Atomics.load(control, RELEASED + word);
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Gives this thread's shard back for the next `attach()`. Its values stay in every
+   * render; the next owner adds to them. This thread must not record afterwards.
+   */
+  release(): void {
+    Atomics.or(this.i32, RELEASED + (this.thread >> 5), 1 << (this.thread & 31));
   }
 
   /** The handle other threads attach with. */
