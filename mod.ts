@@ -40,3 +40,4 @@ export type { InstrumentOptions, NodeRequestLike, NodeResponseLike, RequestMetri
 export { negotiateEncoding, negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./src/exposition/negotiate.ts";
 export type { ContentEncoding } from "./src/exposition/negotiate.ts";
 export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";
+export type { Family, SeriesBase } from "./src/_family.ts";

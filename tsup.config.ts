@@ -19,4 +19,6 @@ export default defineConfig({
   splitting: true,
   sourcemap: false,
   external: [/^node:/, /^@opentelemetry\//, "@confluentinc/kafka-javascript"],
+  // Keep `node:http` as written: Deno and workerd's nodejs_compat resolve only the prefixed form.
+  removeNodeProtocol: false,
 });

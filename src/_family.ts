@@ -69,13 +69,14 @@ export class SeriesBase {
   readonly exemplarProvider: ExemplarProvider | undefined;
   /** The store's whole-buffer Float64 view. */
   readonly f64: Float64Array;
-  /** The store. */
+  /** @internal The store. */
   readonly store: Store;
   /** Folded observations counter slot (this thread's), -1 when not an overflow series. */
   readonly foldSlot: number;
   /** The metric. */
   readonly family: Family<SeriesBase>;
 
+  /** @internal Made by a family for each label set; use its `labels()`. */
   constructor(family: Family<SeriesBase>, values: readonly string[], offset: number, shared: number, overflow: boolean) {
     this.labelValues = values;
     this.encoded = encodeLabels(family.labelNames, values);
@@ -136,11 +137,11 @@ export abstract class Family<S extends SeriesBase> {
   readonly unit: string;
   /** The label names. */
   readonly labelNames: readonly string[];
-  /** The definition as registered. */
+  /** @internal The definition as registered. */
   readonly definition: MetricDefinition;
   /** Journal ordinal of the metric, the same on every thread. */
   readonly id: number;
-  /** The store. */
+  /** @internal The store. */
   readonly store: Store;
   /** Exemplar provider, if the metric opted in. */
   readonly exemplars: ExemplarProvider | undefined;
@@ -154,6 +155,7 @@ export abstract class Family<S extends SeriesBase> {
   private single: S | undefined;
   private readonly factory: SeriesFactory;
 
+  /** @internal Made by the registry; use `Registry.counter()` and its siblings. */
   constructor(
     definition: MetricDefinition,
     id: number,
@@ -175,7 +177,7 @@ export abstract class Family<S extends SeriesBase> {
   /** The type name used in messages, e.g. `Counter`. */
   abstract get kind(): string;
 
-  /** Slots one series takes. */
+  /** @internal Slots one series takes. */
   abstract get size(): SeriesSize;
 
   /** Makes the local object of a series. */
@@ -248,6 +250,7 @@ export abstract class Family<S extends SeriesBase> {
     return node as S;
   }
 
+  /** The label check and series creation behind `labels()` when the fast lookup misses. */
   private slowLabels(labels: Record<string, unknown>): S {
     if (labels === undefined) labels = {};
     const values = labelValuesOf(this.what, this.labelNames, labels);

@@ -45,6 +45,7 @@ export class CounterSeries extends SeriesBase {
     return this.store.sumShards(this.offset);
   }
 
+  /** The error for an increment that is negative or not finite. */
   private badIncrement(value: unknown): Error {
     return new RangeError(
       `Counter "${this.family.name}" increment must be a finite number >= 0, got ${String(value)}`,
@@ -87,7 +88,7 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
     return "Counter";
   }
 
-  /** One shard slot per series. */
+  /** @internal One shard slot per series. */
   get size(): SeriesSize {
     return { shard: 1, shared: 0 };
   }

@@ -70,6 +70,7 @@ export class GaugeSeries extends SeriesBase {
     return this.store.threaded ? atomicLoadFloat(this.store.i64, this.shared) : this.f64[this.shared]!;
   }
 
+  /** The error for a value that is not a number. */
   private notANumber(value: unknown): Error {
     return new TypeError(`Gauge "${this.family.name}" value must be a number, got ${typeof value}`);
   }
@@ -110,7 +111,7 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     return "Gauge";
   }
 
-  /** One shared slot per series (and a fold counter slot for the overflow series). */
+  /** @internal One shared slot per series (and a fold counter slot for the overflow series). */
   get size(): SeriesSize {
     return { shard: 0, shared: 1 };
   }

@@ -4,7 +4,16 @@
  * @module
  */
 
-import { type ExemplarProvider, Family, SeriesBase, type SeriesSize, type StoredExemplar } from "./_family.ts";
+import {
+  type ExemplarProvider,
+  Family,
+  type MetricDefinition,
+  SeriesBase,
+  type SeriesFactory,
+  type SeriesSize,
+  type StoredExemplar,
+} from "./_family.ts";
+import type { Store } from "./storage/store.ts";
 import type { Labels } from "./labels.ts";
 
 /** Prometheus' default buckets, in seconds. */
@@ -70,6 +79,7 @@ export class HistogramSeries extends SeriesBase {
   bucketExemplars: (StoredExemplar | undefined)[] | undefined;
   private readonly upper: Float64Array;
 
+  /** @internal Made by the histogram for each label set; use `Histogram.labels()`. */
   constructor(family: Histogram, values: readonly string[], offset: number, shared: number, overflow: boolean) {
     super(family, values, offset, shared, overflow);
     this.upper = family.upperBounds;
@@ -133,6 +143,7 @@ export class HistogramSeries extends SeriesBase {
     return out;
   }
 
+  /** The error for an observation that is not a number. */
   private badValue(value: unknown): Error {
     return new RangeError(`Histogram "${this.family.name}" observation must be a number, got ${String(value)}`);
   }
@@ -173,8 +184,17 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
   /** The bucket upper bounds, without `+Inf`. */
   readonly upperBounds: Float64Array;
 
-  constructor(...args: ConstructorParameters<typeof Family<HistogramSeries>>) {
-    super(...args);
+  // Spelled out rather than `...args: ConstructorParameters<…>`: JSR's declaration output
+  // cannot type a spread `super(...)` call.
+  /** @internal Made by the registry; use `Registry.histogram()`. */
+  constructor(
+    definition: MetricDefinition,
+    id: number,
+    store: Store,
+    factory: SeriesFactory,
+    exemplars: ExemplarProvider | undefined,
+  ) {
+    super(definition, id, store, factory, exemplars);
     this.upperBounds = Float64Array.from(this.definition.buckets ?? DEFAULT_BUCKETS);
   }
 
@@ -183,7 +203,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
     return "Histogram";
   }
 
-  /** Buckets, `+Inf` and the sum, in every shard. */
+  /** @internal Buckets, `+Inf` and the sum, in every shard. */
   get size(): SeriesSize {
     return { shard: this.upperBounds.length + 2, shared: 0 };
   }

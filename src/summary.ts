@@ -4,7 +4,15 @@
  * @module
  */
 
-import { Family, SeriesBase, type SeriesSize } from "./_family.ts";
+import {
+  type ExemplarProvider,
+  Family,
+  type MetricDefinition,
+  SeriesBase,
+  type SeriesFactory,
+  type SeriesSize,
+} from "./_family.ts";
+import type { Store } from "./storage/store.ts";
 import type { Labels } from "./labels.ts";
 import { type SketchWindow, sketchAdd, sketchQuantiles, sketchWords } from "./storage/quantile_sketch.ts";
 
@@ -108,11 +116,20 @@ export interface SummaryOptions<L extends string = string> {
 export class Summary<L extends string = string> extends Family<SummarySeries> {
   /** The quantiles reported. */
   readonly quantileList: readonly number[];
-  /** The sliding window. */
+  /** @internal The sliding window. */
   readonly window: SketchWindow;
 
-  constructor(...args: ConstructorParameters<typeof Family<SummarySeries>>) {
-    super(...args);
+  // Spelled out rather than `...args: ConstructorParameters<…>`: JSR's declaration output
+  // cannot type a spread `super(...)` call.
+  /** @internal Made by the registry; use `Registry.summary()`. */
+  constructor(
+    definition: MetricDefinition,
+    id: number,
+    store: Store,
+    factory: SeriesFactory,
+    exemplars: ExemplarProvider | undefined,
+  ) {
+    super(definition, id, store, factory, exemplars);
     const d = this.definition;
     this.quantileList = d.quantiles ?? DEFAULT_QUANTILES;
     const ageBuckets = d.ageBuckets ?? 5;
@@ -128,7 +145,7 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
     return "Summary";
   }
 
-  /** Count and sum in every shard; the sketch (Int32 words, two per slot) in the shared region. */
+  /** @internal Count and sum in every shard; the sketch (Int32 words, two per slot) in the shared region. */
   get size(): SeriesSize {
     return { shard: 2, shared: Math.ceil(sketchWords(this.window.ageBuckets) / 2) };
   }

@@ -160,7 +160,9 @@ export function systemMetrics(registry: Registry, options: SystemMetricsOptions 
 
   // Largest lag seen since the last scrape, so a stall between scrapes is not missed; -1 = none measured.
   let lagSinceScrape = -1;
+  let startLag = (): void => {};
   const eventLoopLagSeconds = registerGauge<never>(registry, "nodejs_eventloop_lag_seconds", (gauge) => {
+    startLag();
     if (lagSinceScrape >= 0) gauge.set(lagSinceScrape);
     lagSinceScrape = -1;
   });
@@ -177,7 +179,16 @@ export function systemMetrics(registry: Registry, options: SystemMetricsOptions 
     // Node, Deno and Bun return an object with unref(); elsewhere (browsers) a number, which needs nothing.
     (timer as { unref?: () => void }).unref?.();
   };
-  if (lagIntervalMs !== false) measureLag(lagIntervalMs);
+  startLag = (): void => {
+    if (lagIntervalMs === false || timer !== undefined || stopped) return;
+    try {
+      measureLag(lagIntervalMs);
+    } catch {
+      // Timers are refused here (workerd's global scope): the next scrape, inside a request, starts it.
+      timer = undefined;
+    }
+  };
+  startLag();
 
   const stop = (): void => {
     stopped = true;

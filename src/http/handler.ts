@@ -318,7 +318,10 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
       body = encoding === "gzip" ? await gzip(bytes) : bytes;
     }
     metrics?.duration.observe((performance.now() - started) / 1000);
-    return new Response(body, { status: 200, headers });
+    // workerd gzips again a body sent with Content-Encoding unless told it already is encoded;
+    // the other runtimes ignore `encodeBody`.
+    const init: ResponseInit & { encodeBody?: "manual" } = { status: 200, headers, encodeBody: "manual" };
+    return new Response(body, init);
   }
 
   return async (request: Request): Promise<Response> => {

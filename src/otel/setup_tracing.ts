@@ -117,7 +117,7 @@ export async function setupTracing(options: TracingOptions = {}): Promise<Tracin
     timeoutMillis: resolved.exportTimeoutMillis,
   });
   const provider: SdkTracerProvider = new sdk.BasicTracerProvider({
-    resource: resources.defaultResource().merge(resources.resourceFromAttributes(attributes)),
+    resource: resources.defaultResource().merge(resources.resourceFromAttributes(attributes as Parameters<typeof resources.resourceFromAttributes>[0])),
     sampler: buildSampler(sdk, resolved),
     spanProcessors: [
       new sdk.BatchSpanProcessor(exporter, {

@@ -98,7 +98,7 @@ describe("OpenMetrics valid cases rebuilt", () => {
           if (s.name.endsWith("_sum") || s.name.endsWith("_count")) continue;
           // le is compared as a number: "1e-11" and "0.00000000001" are the same bound.
           const key = (l: Record<string, string>) => JSON.stringify({ ...l, ...(l.le ? { le: num(l.le) } : {}) });
-          const twin = g.samples.find((t) => t.name === s.name && key(t.labels) === key(s.labels));
+          const twin: Sample | undefined = g.samples.find((t) => t.name === s.name && key(t.labels) === key(s.labels));
           assert.ok(twin, `${name}: sample ${s.name}${JSON.stringify(s.labels)} missing`);
           assert.ok(Object.is(num(twin.value), num(s.value)) || num(twin.value) === num(s.value), `${name}: ${s.name} ${twin.value} != ${s.value}`);
           assert.deepEqual(twin.exemplar?.labels, s.exemplar?.labels, `${name}: exemplar of ${s.name}`);

@@ -18,3 +18,4 @@ try {
   shareError = (error as Error).message;
 }
 console.log(JSON.stringify({ text: registry.render(), om: registry.render("openmetrics"), shareError }));
+export {};
