@@ -23,15 +23,22 @@ for (const r of core) {
 }
 
 try {
-  const scrape = run("bench/scrape_bench.ts");
-  md += `\n## HTTP scrape of 10,000 series (Node adapter, loopback, sequential)\n\n| case | p50 | p95 | bytes |\n|---|---|---|---|\n`;
-  for (const r of scrape) md += `| ${r.case ?? r.name} | ${r.p50_ms ?? r.p50} ms | ${r.p95_ms ?? r.p95} ms | ${r.bytes ?? ""} |\n`;
+  // The scrape benchmark prints one pretty-printed JSON object.
+  const out = execFileSync(process.execPath, ["--import", "tsx", "bench/scrape_bench.ts"], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const scrape = JSON.parse(out.slice(out.indexOf("{")));
+  md += `\n## HTTP scrape of ${scrape.series.toLocaleString("en")} series (Node adapter, loopback, sequential)\n\n`;
+  md += `| case | scrapes | bytes | p50 | p95 | p99 |\n|---|---|---|---|---|---|\n`;
+  for (const [name, r] of Object.entries<Record<string, number>>(scrape.results)) {
+    md += `| ${name} | ${r.scrapes} | ${r.bytes} | ${r.p50} ms | ${r.p95} ms | ${r.p99} ms |\n`;
+  }
+  const [ratioName, ratio] = Object.entries(scrape.ratios)[0]!;
+  md += `\n${ratioName}: ${ratio}×. Target: p95 < ${scrape.target["p95 ms"]} ms — ${scrape.target.met ? "met" : "NOT met"}.\n`;
 } catch (e) {
   md += `\n## HTTP scrape\n\nThe scrape benchmark failed to run: ${(e as Error).message.split("\n")[0]}\n`;
 }
 try {
-  const threads = run("bench/threads_bench.ts");
-  md += `\n## Threads\n\n\`\`\`json\n${threads.map((t) => JSON.stringify(t)).join("\n")}\n\`\`\`\n`;
+  const [threads] = run("bench/threads_bench.ts");
+  md += `\n## Threads (recording throughput per core, and scrape vs prom-client's cluster aggregation)\n\n${threads!.markdown}\n`;
 } catch (e) {
   md += `\n## Threads\n\nThe threads benchmark failed to run: ${(e as Error).message.split("\n")[0]}\n`;
 }

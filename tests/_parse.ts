@@ -90,7 +90,8 @@ export function parseExposition(text: string, om: boolean): Map<string, ParsedFa
   };
   for (const line of lines) {
     if (line.startsWith("# ")) {
-      const m = /^# (HELP|TYPE|UNIT) ([a-zA-Z_:][a-zA-Z0-9_:]*)(?: (.*))?$/.exec(line);
+      // [^]* rather than .*: HELP text may hold \r or U+2028, which `.` does not match.
+      const m = /^# (HELP|TYPE|UNIT) ([a-zA-Z_:][a-zA-Z0-9_:]*)(?: ([^]*))?$/.exec(line);
       if (!m) throw new Error(`bad comment line ${JSON.stringify(line)}`);
       const f = family(m[2]!);
       if (m[1] === "HELP") f.help = unescape(m[3] ?? "", om, true);
@@ -107,7 +108,7 @@ export function parseExposition(text: string, om: boolean): Map<string, ParsedFa
     const name = m[0];
     const [labels, after] = parseLabels(line, name.length, om);
     const rest = line.slice(after);
-    const vm = /^ (\S+)(?: (# \{.*))?$/.exec(rest);
+    const vm = /^ (\S+)(?: (# \{[^]*))?$/.exec(rest);
     if (!vm) throw new Error(`bad value part ${JSON.stringify(rest)} in ${JSON.stringify(line)}`);
     const sample: ParsedSample = { name, labels, value: parseValue(vm[1]!) };
     if (vm[2] !== undefined) {
