@@ -16,7 +16,7 @@
  */
 
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
-import type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+import { listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
@@ -45,20 +45,16 @@ interface BunServe {
  * await server.close();
  * ```
  */
-export function serve(options: ServeOptions): Promise<MetricsServer> {
-  const { registry, port = 9090, hostname = "0.0.0.0", ...handlerOptions } = options;
+export async function serve(options: ServeOptions): Promise<MetricsServer> {
+  const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const bun = (globalThis as { Bun?: BunServe }).Bun;
-  if (bun === undefined) return Promise.reject(new Error('The "atomic-metrics/bun" adapter needs the Bun runtime'));
-  try {
-    const server = bun.serve({ port, hostname, fetch: metricsHandler(registry, handlerOptions) });
-    return Promise.resolve({
-      port: server.port,
-      hostname,
-      close: async () => {
-        await server.stop(true);
-      },
-    });
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  if (bun === undefined) throw new Error('The "atomic-metrics/bun" adapter needs the Bun runtime');
+  const server = bun.serve({ port, hostname, fetch: metricsHandler(registry, handlerOptions) });
+  return {
+    port: server.port,
+    hostname,
+    close: async () => {
+      await server.stop(true);
+    },
+  };
 }

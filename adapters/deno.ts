@@ -17,7 +17,7 @@
  */
 
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
-import type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+import { listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
@@ -46,14 +46,10 @@ interface DenoServe {
  * await server.close();
  * ```
  */
-export function serve(options: ServeOptions): Promise<MetricsServer> {
-  const { registry, port = 9090, hostname = "0.0.0.0", ...handlerOptions } = options;
+export async function serve(options: ServeOptions): Promise<MetricsServer> {
+  const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const deno = (globalThis as { Deno?: DenoServe }).Deno;
-  if (deno === undefined) return Promise.reject(new Error('The "atomic-metrics/deno" adapter needs the Deno runtime'));
-  try {
-    const server = deno.serve({ port, hostname, onListen: () => {} }, metricsHandler(registry, handlerOptions));
-    return Promise.resolve({ port: server.addr.port, hostname, close: () => server.shutdown() });
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  if (deno === undefined) throw new Error('The "atomic-metrics/deno" adapter needs the Deno runtime');
+  const server = deno.serve({ port, hostname, onListen: () => {} }, metricsHandler(registry, handlerOptions));
+  return { port: server.addr.port, hostname, close: () => server.shutdown() };
 }

@@ -19,7 +19,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
-import type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+import { listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
@@ -99,7 +99,7 @@ function toRequest(request: IncomingMessage): Request {
  * ```
  */
 export async function serve(options: ServeOptions): Promise<MetricsServer> {
-  const { registry, port = 9090, hostname = "0.0.0.0", ...handlerOptions } = options;
+  const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const server = createServer(toNodeListener(metricsHandler(registry, handlerOptions)));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
