@@ -7,14 +7,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { catalog, standardProcessCatalog } from "../../src/catalog/catalog.ts";
 import { type ParsedFamily, parseExposition } from "../_parse.ts";
-import { type DemoProcess, demoRuntimes, getText, sampleSum, startDemo } from "../support/demo_process.ts";
+import { type DemoProcess, demoRuntimes, sampleSum, startDemo } from "../support/demo_process.ts";
+import { getText, sleep } from "../support/process.ts";
 
 const ACTIVITY_TIMEOUT_MS = 15_000;
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0";
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
 
 // Scrapes until events have been processed end to end (or the timeout passes), then returns the last scrape.
 async function scrapeWhenBusy(base: string): Promise<Map<string, ParsedFamily>> {

@@ -6,17 +6,15 @@
 // Node only: node --import tsx --test tests/e2e/prometheus.test.ts
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { get as httpGet } from "node:http";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "../../adapters/node.ts";
+import { getText, startProcess, stopProcess, waitFor } from "../support/process.ts";
+import { type PrometheusServer, type Sample, startPrometheus } from "../support/prometheus.ts";
 import { EXPECTED, knownRegistry } from "./known_values.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const PROMETHEUS = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
 const STARTUP_TIMEOUT_MS = 60_000;
 const SCRAPE_TIMEOUT_MS = 30_000;
 
@@ -30,70 +28,10 @@ interface Target {
 const children: ChildProcess[] = [];
 const closers: (() => Promise<void>)[] = [];
 const targets: Target[] = [];
-let prometheusUrl = "";
-let dataDirectory = "";
 
 // Prometheus writes the last bound as "+Inf", which Number() does not read.
 function parseBound(le: string | undefined): number {
   return le === "+Inf" ? Infinity : Number(le);
-}
-
-// node:http without keep-alive, so no idle socket to Prometheus holds the test
-// process open after it ends (fetch keeps them for seconds).
-function getText(url: string): Promise<{ status: number; text: string }> {
-  return new Promise((done, fail) => {
-    httpGet(url, { agent: false }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (text += chunk));
-      response.on("end", () => done({ status: response.statusCode ?? 0, text }));
-    }).on("error", fail);
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === "string") throw new Error("No port from a loopback listener");
-  return address.port;
-}
-
-// A detached child leads its own process group, so killing the group also
-// ends anything it started.
-function start(command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { cwd: ROOT, detached: true, stdio: ["pipe", "pipe", "pipe"] });
-  children.push(child);
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  const signal = (name: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, name);
-    } catch {
-      // Already gone.
-    }
-  };
-  child.stdin?.end();
-  signal("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const killed = await Promise.race([
-    exited.then(() => true),
-    new Promise<boolean>((done) => (timer = setTimeout(() => done(false), 5_000))),
-  ]);
-  clearTimeout(timer);
-  if (!killed) {
-    signal("SIGKILL");
-    await exited;
-  }
 }
 
 function firstLine(child: ChildProcess, what: string): Promise<string> {
@@ -123,7 +61,9 @@ function firstLine(child: ChildProcess, what: string): Promise<string> {
 async function startFixture(runtime: "deno" | "bun"): Promise<void> {
   const binary = join(ROOT, "node_modules", ".bin", runtime);
   const args = runtime === "deno" ? ["run", "-A", "tests/e2e/serve_fixture.ts"] : ["tests/e2e/serve_fixture.ts"];
-  const line = await firstLine(start(binary, args), `${runtime} fixture`);
+  const fixture = startProcess(binary, args, ROOT);
+  children.push(fixture.child);
+  const line = await firstLine(fixture.child, `${runtime} fixture`);
   const ports = JSON.parse(line) as { runtime: string; negotiated: number; text: number };
   assert.equal(ports.runtime, runtime);
   targets.push({ job: `${runtime}_negotiated`, port: ports.negotiated, format: "openmetrics" });
@@ -138,27 +78,10 @@ async function startNode(): Promise<void> {
   targets.push({ job: "node_text", port: text.port, format: "prometheus" });
 }
 
-function prometheusConfig(): string {
-  const jobs = targets.map((target) =>
-    [
-      `  - job_name: ${target.job}`,
-      `    static_configs:`,
-      `      - targets: ["127.0.0.1:${target.port}"]`,
-    ].join("\n")
-  );
-  return ["global:", "  scrape_interval: 1s", "  scrape_timeout: 1s", "scrape_configs:", ...jobs, ""].join("\n");
-}
+let prometheus: PrometheusServer | undefined;
 
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(promql: string): Promise<Sample[]> {
-  const response = await getText(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = JSON.parse(response.text) as { status: string; data: { resultType: string; result: Sample[] } };
-  assert.equal(body.status, "success", `query ${promql}`);
-  return body.data.result;
+function query(promql: string): Promise<Sample[]> {
+  return prometheus!.query(promql);
 }
 
 async function valueOf(promql: string): Promise<number> {
@@ -167,40 +90,21 @@ async function valueOf(promql: string): Promise<number> {
   return Number(result[0]!.value[1]);
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(250);
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 describe("Prometheus scrapes every runtime's metrics endpoint", () => {
   before(async () => {
     await startNode();
     await Promise.all([startFixture("deno"), startFixture("bun")]);
-    dataDirectory = mkdtempSync(join(tmpdir(), "atomic-metrics-prometheus-"));
-    const configFile = join(dataDirectory, "prometheus.yml");
-    writeFileSync(configFile, prometheusConfig());
-    const port = await freePort();
-    prometheusUrl = `http://127.0.0.1:${port}`;
-    const prometheus = start(PROMETHEUS, [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dataDirectory, "data")}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--log.level=warn",
-    ]);
-    let log = "";
-    prometheus.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString()));
+    const server = await startPrometheus(
+      targets.map((target) => ({ job: target.job, target: `127.0.0.1:${target.port}` })),
+    );
+    prometheus = server;
+    children.push(server.process.child);
     await waitFor(
       "Prometheus to be ready",
-      async () => (await getText(`${prometheusUrl}/-/ready`)).status === 200,
+      async () => (await getText(`${server.url}/-/ready`)).status === 200,
       STARTUP_TIMEOUT_MS,
-    )
-      .catch((error: Error) => {
-        throw new Error(`${error.message}\n${log}`);
-      });
+      server.process.log,
+    );
     // Two successful scrapes of every target, so each series has a sample.
     await waitFor("every target up with the known series", async () => {
       const up = await query("up == 1");
@@ -210,9 +114,9 @@ describe("Prometheus scrapes every runtime's metrics endpoint", () => {
   });
 
   after(async () => {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     await Promise.all(closers.map((close) => close()));
-    if (dataDirectory !== "") rmSync(dataDirectory, { recursive: true, force: true });
+    if (prometheus !== undefined) rmSync(prometheus.dataDirectory, { recursive: true, force: true });
   });
 
   it("Prometheus reports up == 1 for the node, deno and bun targets in both formats", async () => {

@@ -7,8 +7,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { catalog } from "../../src/catalog/catalog.ts";
 import { type ParsedFamily, parseExposition } from "../_parse.ts";
-import { type DemoProcess, demoRuntimes, getText, sampleSum, startDemo } from "../support/demo_process.ts";
+import { type DemoProcess, demoRuntimes, sampleSum, startDemo } from "../support/demo_process.ts";
 import { type KafkaBroker, startKafkaBroker } from "../support/kafka_broker.ts";
+import { getText, sleep } from "../support/process.ts";
 
 let broker: KafkaBroker | undefined;
 let demo: DemoProcess | undefined;
@@ -27,7 +28,7 @@ async function scrapeWhenFlowing(base: string, timeoutMs = 60_000): Promise<Map<
     const flowing = sampleSum(families, "kafka_messages_received_total") > 0 &&
       sent.some((s) => s.labels["topic"] === "demo.aggregates" && s.value > 0);
     if (flowing || Date.now() > deadline) return families;
-    await new Promise((done) => setTimeout(done, 500));
+    await sleep(500);
   }
 }
 

@@ -39,6 +39,26 @@ function fakeKafkaJsProducer(outcome: () => Promise<unknown>) {
   };
 }
 
+// A node-rdkafka KafkaConsumer with nothing assigned whose consume(n, callback) answers through `answer`.
+function fakeRdkafkaConsumer(answer: (callback: (error: unknown, messages: unknown[]) => void) => void) {
+  return {
+    consume(_n: number, callback: (error: unknown, messages: unknown[]) => void) {
+      answer(callback);
+    },
+    emit(): boolean {
+      return true;
+    },
+    disconnect() {},
+    listenerCount() {
+      return 0;
+    },
+    assignments() {
+      return [];
+    },
+    queryWatermarkOffsets() {},
+  };
+}
+
 describe("Kafka instrumentation with fake clients", () => {
   it("instrumentKafkaJsProducer re-throws the client's error object unchanged and counts it", async () => {
     const registry = new Registry();
@@ -211,22 +231,7 @@ describe("Kafka instrumentation with fake clients", () => {
     const registry = new Registry();
     const failure = Object.assign(new Error("Local: Broker transport failure"), { code: -195 });
     const seen: unknown[] = [];
-    const consumer = {
-      consume(_n: number, callback: (error: unknown, messages: unknown[]) => void) {
-        callback(failure, []);
-      },
-      emit(): boolean {
-        return true;
-      },
-      disconnect() {},
-      listenerCount() {
-        return 0;
-      },
-      assignments() {
-        return [];
-      },
-      queryWatermarkOffsets() {},
-    };
+    const consumer = fakeRdkafkaConsumer((callback) => callback(failure, []));
     instrumentRdkafkaConsumer(consumer, { registry });
     consumer.consume(10, (error) => seen.push(error));
     assert.deepEqual(seen, [failure]);
@@ -238,25 +243,12 @@ describe("Kafka instrumentation with fake clients", () => {
     const { exporter, tracer } = inMemoryTracer();
     const parentA = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const parentB = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
-    const consumer = {
-      consume(_n: number, callback: (error: unknown, messages: unknown[]) => void) {
-        callback(null, [
-          { topic: "t", partition: 0, offset: 0, value: new Uint8Array(1), headers: [{ traceparent: parentA }] },
-          { topic: "t", partition: 0, offset: 1, value: new Uint8Array(1), headers: [{ traceparent: parentB }] },
-        ]);
-      },
-      emit(): boolean {
-        return true;
-      },
-      disconnect() {},
-      listenerCount() {
-        return 0;
-      },
-      assignments() {
-        return [];
-      },
-      queryWatermarkOffsets() {},
-    };
+    const consumer = fakeRdkafkaConsumer((callback) =>
+      callback(null, [
+        { topic: "t", partition: 0, offset: 0, value: new Uint8Array(1), headers: [{ traceparent: parentA }] },
+        { topic: "t", partition: 0, offset: 1, value: new Uint8Array(1), headers: [{ traceparent: parentB }] },
+      ])
+    );
     instrumentRdkafkaConsumer(consumer, { registry, tracer });
     let calls = 0;
     consumer.consume(10, () => void calls++);

@@ -6,16 +6,14 @@
 // Node only: node scripts/test.mjs node package   (or node --import tsx --test tests/package/workerd.test.ts)
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { get as httpGet } from "node:http";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
+import { freePort, getResponse, startProcess, stopProcess, waitFor } from "../support/process.ts";
+import { startPrometheus } from "../support/prometheus.ts";
 import { consumerProject, pack, ROOT, run, type Tarball } from "./_pack.ts";
 
-const PROMETHEUS = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
 const STARTUP_TIMEOUT_MS = 30_000;
 
 // The worker a user would write: one registry per isolate, a counter per request, the handler on /metrics.
@@ -73,7 +71,6 @@ let project = "";
 let dataDirectory = "";
 let workerUrl = "";
 let plainWorkerUrl = "";
-let prometheusUrl = "";
 
 function workerdBinary(): string {
   // The platform package holds the real binary; node_modules/.bin/workerd may be a JS launcher
@@ -81,87 +78,6 @@ function workerdBinary(): string {
   const arch = process.arch === "x64" ? "64" : process.arch;
   const native = join(ROOT, "node_modules", "@cloudflare", `workerd-${process.platform}-${arch}`, "bin", "workerd");
   return existsSync(native) ? native : join(ROOT, "node_modules", ".bin", "workerd");
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, unknown>;
-  bytes: Buffer;
-  text: string;
-}
-
-// node:http without keep-alive and without decompression, so the test sees the bytes as sent.
-function request(url: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((done, fail) => {
-    httpGet(url, { agent: false, headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => {
-        const bytes = Buffer.concat(chunks);
-        done({ status: response.statusCode ?? 0, headers: response.headers, bytes, text: bytes.toString("utf8") });
-      });
-    }).on("error", fail);
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === "string") throw new Error("No port from a loopback listener");
-  return address.port;
-}
-
-// Detached, so the child leads a process group that stop() can end as a whole.
-function start(command: string, args: string[], cwd: string): { child: ChildProcess; log: () => string } {
-  const child = spawn(command, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let log = "";
-  child.stdout?.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  return { child, log: () => log };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  const signal = (name: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, name);
-    } catch {
-      // Already gone.
-    }
-  };
-  signal("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const ended = await Promise.race([
-    exited.then(() => true),
-    new Promise<boolean>((done) => (timer = setTimeout(() => done(false), 5_000))),
-  ]);
-  clearTimeout(timer);
-  if (!ended) {
-    signal("SIGKILL");
-    await exited;
-  }
-}
-
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  log: () => string,
-  timeoutMs = STARTUP_TIMEOUT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}\n${log()}`);
 }
 
 function capnpConfig(port: number, plainPort: number): string {
@@ -221,15 +137,21 @@ describe("workerd serves a worker built from the npm package", () => {
     workerUrl = `http://127.0.0.1:${port}`;
     plainWorkerUrl = `http://127.0.0.1:${plainPort}`;
     writeFileSync(join(project, "config.capnp"), capnpConfig(port, plainPort));
-    const workerd = start(workerdBinary(), ["serve", "config.capnp", "--verbose"], project);
-    await waitFor("workerd to serve both workers", async () => {
-      return (await request(`${workerUrl}/metrics`)).status === 200 &&
-        (await request(`${plainWorkerUrl}/metrics`)).status === 200;
-    }, workerd.log);
+    const workerd = startProcess(workerdBinary(), ["serve", "config.capnp", "--verbose"], project);
+    children.push(workerd.child);
+    await waitFor(
+      "workerd to serve both workers",
+      async () => {
+        return (await getResponse(`${workerUrl}/metrics`)).status === 200 &&
+          (await getResponse(`${plainWorkerUrl}/metrics`)).status === 200;
+      },
+      STARTUP_TIMEOUT_MS,
+      workerd.log,
+    );
   });
 
   after(async () => {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     if (project) rmSync(project, { recursive: true, force: true });
     if (tarball) rmSync(dirname(tarball.path), { recursive: true, force: true });
     if (dataDirectory) rmSync(dataDirectory, { recursive: true, force: true });
@@ -237,9 +159,9 @@ describe("workerd serves a worker built from the npm package", () => {
 
   it("metricsHandler in workerd serves the counter recorded per request", async () => {
     for (const path of ["/", "/", "/", "/orders"]) {
-      assert.equal((await request(`${workerUrl}${path}`)).text, `ok ${path}`);
+      assert.equal((await getResponse(`${workerUrl}${path}`)).text, `ok ${path}`);
     }
-    const scraped = await request(`${workerUrl}/metrics`);
+    const scraped = await getResponse(`${workerUrl}/metrics`);
     assert.equal(scraped.status, 200);
     assert.match(String(scraped.headers["content-type"]), /^text\/plain; version=0\.0\.4/);
     assert.equal(sampleValue(scraped.text, 'worker_requests_total{method="GET",path="/"}'), 3);
@@ -248,17 +170,19 @@ describe("workerd serves a worker built from the npm package", () => {
   });
 
   it("metricsHandler in workerd negotiates OpenMetrics and gzips the exposition once", async () => {
-    const scraped = await request(`${workerUrl}/metrics`, { accept: "application/openmetrics-text; version=1.0.0" });
+    const scraped = await getResponse(`${workerUrl}/metrics`, {
+      accept: "application/openmetrics-text; version=1.0.0",
+    });
     assert.match(String(scraped.headers["content-type"]), /^application\/openmetrics-text; version=1\.0\.0/);
     assert.ok(scraped.text.endsWith("# EOF\n"));
-    const compressed = await request(`${workerUrl}/metrics`, { "accept-encoding": "gzip" });
+    const compressed = await getResponse(`${workerUrl}/metrics`, { "accept-encoding": "gzip" });
     assert.equal(compressed.headers["content-encoding"], "gzip");
     // Once: workerd must not compress the already gzipped body again (encodeBody: "manual").
     assert.match(gunzipSync(compressed.bytes).toString("utf8"), /^worker_requests_total\{method="GET",path="\/"\} 3$/m);
   });
 
   it("Registry in workerd keeps SharedArrayBuffer storage and share() returns a handle no thread can use", async () => {
-    const facts = JSON.parse((await request(`${workerUrl}/env`)).text);
+    const facts = JSON.parse((await getResponse(`${workerUrl}/env`)).text);
     assert.equal(facts.sharedArrayBuffer, "function");
     assert.equal(facts.buffer, "SharedArrayBuffer");
     assert.ok(facts.bufferBytes < 2 * 1024 * 1024, `${facts.bufferBytes} bytes with one thread and sharedBytes 1 MiB`);
@@ -268,10 +192,10 @@ describe("workerd serves a worker built from the npm package", () => {
   });
 
   it("Registry without SharedArrayBuffer records into an ArrayBuffer and share() throws a clear error", async () => {
-    for (const path of ["/a", "/a"]) assert.equal((await request(`${plainWorkerUrl}${path}`)).status, 200);
-    const scraped = await request(`${plainWorkerUrl}/metrics`);
+    for (const path of ["/a", "/a"]) assert.equal((await getResponse(`${plainWorkerUrl}${path}`)).status, 200);
+    const scraped = await getResponse(`${plainWorkerUrl}/metrics`);
     assert.equal(sampleValue(scraped.text, 'worker_requests_total{method="GET",path="/a"}'), 2);
-    const facts = JSON.parse((await request(`${plainWorkerUrl}/env`)).text);
+    const facts = JSON.parse((await getResponse(`${plainWorkerUrl}/env`)).text);
     assert.equal(facts.sharedArrayBuffer, "undefined");
     assert.equal(facts.buffer, "ArrayBuffer");
     assert.equal(facts.share, "Error: Registry.share() needs SharedArrayBuffer, which this runtime does not offer");
@@ -279,35 +203,17 @@ describe("workerd serves a worker built from the npm package", () => {
   });
 
   it("Prometheus scrapes the worker in workerd and reads the recorded counter", async () => {
-    dataDirectory = mkdtempSync(join(tmpdir(), "atomic-metrics-workerd-prometheus-"));
-    const configFile = join(dataDirectory, "prometheus.yml");
-    const host = workerUrl.replace("http://", "");
-    writeFileSync(
-      configFile,
-      `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: workerd\n    static_configs:\n      - targets: ["${host}"]\n`,
-    );
-    const port = await freePort();
-    prometheusUrl = `http://127.0.0.1:${port}`;
-    const prometheus = start(PROMETHEUS, [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dataDirectory, "data")}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--log.level=warn",
-    ], dataDirectory);
-    for (let i = 0; i < 5; i++) await request(`${workerUrl}/prometheus`);
-    const query = async (promql: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
-      const body = JSON.parse(
-        (await request(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`)).text,
-      );
-      assert.equal(body.status, "success");
-      return body.data.result;
-    };
+    const prometheus = await startPrometheus([{ job: "workerd", target: workerUrl.replace("http://", "") }]);
+    dataDirectory = prometheus.dataDirectory;
+    children.push(prometheus.process.child);
+    for (let i = 0; i < 5; i++) await getResponse(`${workerUrl}/prometheus`);
+    const query = prometheus.query;
     const series = 'worker_requests_total{job="workerd",path="/prometheus"}';
     await waitFor(
       "Prometheus to scrape the worker",
       async () => (await query(series)).length === 1,
-      prometheus.log,
       60_000,
+      prometheus.process.log,
     );
     assert.equal(Number((await query('up{job="workerd"}'))[0]!.value[1]), 1);
     assert.equal(Number((await query(series))[0]!.value[1]), 5);

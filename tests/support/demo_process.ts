@@ -1,13 +1,12 @@
 /**
  * Runs examples/demo.ts as a child process for the end-to-end tests
  * (tests/e2e/demo.test.ts, tests/kafka/demo.broker.test.ts): starts it on a runtime
- * with PORT=0, waits for its "listening on http://…" line, and scrapes it.
+ * with PORT=0 and waits for its "listening on http://…" line; sampleSum() reads what it serves.
  * Node-only test support; not part of the package.
  *
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { get as httpGet } from "node:http";
 import { join, resolve } from "node:path";
 import type { ParsedFamily } from "../_parse.ts";
 
@@ -97,22 +96,6 @@ export function startDemo(runtime: DemoRuntime, env: Record<string, string> = {}
         done({ child, base: match[1]!, output: () => output, exited, kill });
       }
     });
-  });
-}
-
-/** GET over node:http without keep-alive, so no idle socket holds the test process open. */
-export function getText(url: string, accept?: string): Promise<{ status: number; type: string; text: string }> {
-  return new Promise((done, fail) => {
-    const headers = accept === undefined ? {} : { accept };
-    httpGet(url, { agent: false, headers }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (text += chunk));
-      response.on(
-        "end",
-        () => done({ status: response.statusCode ?? 0, type: String(response.headers["content-type"]), text }),
-      );
-    }).on("error", fail);
   });
 }
 

@@ -14,10 +14,11 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, sleep } from "./process.ts";
 
 /** A running broker: where to reach it and how to stop it. */
 export interface KafkaBroker {
@@ -54,20 +55,6 @@ function libsDirectory(explicit: string | undefined): string {
     }
   }
   return dir;
-}
-
-/** Asks the OS for a free TCP port on 127.0.0.1 (bound then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 /**
@@ -267,7 +254,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
         } ms:\n${tail}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return { bootstrap: `127.0.0.1:${brokerPort}`, stop };
 }
