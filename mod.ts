@@ -36,8 +36,18 @@ export type { StoreHandle, StoreLayout } from "./src/storage/store.ts";
 export { metricsHandler } from "./src/http/handler.ts";
 export type { BasicAuth, BearerAuth, FetchHandler, MetricsHandlerOptions, MetricsSource } from "./src/http/handler.ts";
 export { instrumentFetch, instrumentNodeListener } from "./src/http/middleware.ts";
-export type { InstrumentOptions, NodeRequestLike, NodeResponseLike, RequestMetricsRegistry } from "./src/http/middleware.ts";
-export { negotiateEncoding, negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./src/exposition/negotiate.ts";
+export type {
+  InstrumentOptions,
+  NodeRequestLike,
+  NodeResponseLike,
+  RequestMetricsRegistry,
+} from "./src/http/middleware.ts";
+export {
+  negotiateEncoding,
+  negotiateFormat,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+} from "./src/exposition/negotiate.ts";
 export type { ContentEncoding } from "./src/exposition/negotiate.ts";
 export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";
 export type { Family, SeriesBase } from "./src/_family.ts";

@@ -45,6 +45,8 @@ interface BunServe {
  * await server.close();
  * ```
  */
+// async so that bad options and a missing runtime reject, as the Node adapter's do.
+// deno-lint-ignore require-await
 export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const bun = (globalThis as { Bun?: BunServe }).Bun;

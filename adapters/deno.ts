@@ -46,6 +46,8 @@ interface DenoServe {
  * await server.close();
  * ```
  */
+// async so that bad options and a missing runtime reject, as the Node adapter's do.
+// deno-lint-ignore require-await
 export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const deno = (globalThis as { Deno?: DenoServe }).Deno;

@@ -20,7 +20,11 @@ export function measure(fn: (i: number) => void, batch: number, rounds = 15): nu
 }
 
 /** Runs both sides alternately (ours, peer, ours, peer...) and keeps each side's best median. */
-export function compare(ours: (i: number) => void, peer: (i: number) => void, batch: number): { ours: number; peer: number } {
+export function compare(
+  ours: (i: number) => void,
+  peer: (i: number) => void,
+  batch: number,
+): { ours: number; peer: number } {
   let a = Infinity;
   let b = Infinity;
   for (let k = 0; k < 3; k++) {

@@ -7,7 +7,14 @@ import { compare } from "./_harness.ts";
 const sink: unknown[] = [];
 const results: Record<string, unknown>[] = [];
 function report(name: string, r: { ours: number; peer: number }, targetNs: number, targetRatio: number): void {
-  const row = { case: name, ours_ns: +r.ours.toFixed(2), prom_client_ns: +r.peer.toFixed(2), ratio: +(r.peer / r.ours).toFixed(1), target_ns: targetNs, target_ratio: targetRatio };
+  const row = {
+    case: name,
+    ours_ns: +r.ours.toFixed(2),
+    prom_client_ns: +r.peer.toFixed(2),
+    ratio: +(r.peer / r.ours).toFixed(1),
+    target_ns: targetNs,
+    target_ratio: targetRatio,
+  };
   results.push(row);
   console.log(JSON.stringify(row));
 }
@@ -18,12 +25,38 @@ const labelValues = ["GET", "POST", "PUT", "DELETE"];
 const codes = ["200", "404", "500"];
 
 { // bound counter inc: a series of a labelled counter, bound once (prom-client's labels() child)
-  const a = ours.counter({ name: "bound_total", help: "b", labelNames: ["method", "code"] as const }).labels({ method: "GET", code: "200" });
-  const b = new client.Counter({ name: "bound_total", help: "b", labelNames: ["method", "code"], registers: [peer] }).labels({ method: "GET", code: "200" });
+  const a = ours.counter({ name: "bound_total", help: "b", labelNames: ["method", "code"] as const }).labels({
+    method: "GET",
+    code: "200",
+  });
+  const b = new client.Counter({ name: "bound_total", help: "b", labelNames: ["method", "code"], registers: [peer] })
+    .labels({ method: "GET", code: "200" });
   // Ten calls per step so the loop and closure call cost less than the call measured.
   const r = compare(
-    () => { a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); },
-    () => { b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); },
+    () => {
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+    },
+    () => {
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+    },
     200_000,
   );
   report("counter.labels(l).inc() bound", { ours: r.ours / 10, peer: r.peer / 10 }, 10, 10);
@@ -32,15 +65,42 @@ const codes = ["200", "404", "500"];
   const a = ours.counter({ name: "plain_total", help: "p" });
   const b = new client.Counter({ name: "plain_total", help: "p", registers: [peer] });
   const r = compare(
-    () => { a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); a.inc(); },
-    () => { b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); b.inc(); },
+    () => {
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+      a.inc();
+    },
+    () => {
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+      b.inc();
+    },
     200_000,
   );
   report("counter.inc() no labels", { ours: r.ours / 10, peer: r.peer / 10 }, 0, 0);
 }
 { // labelled inc
   const a = ours.counter({ name: "labelled_total", help: "l", labelNames: ["method", "code"] as const });
-  const b = new client.Counter({ name: "labelled_total", help: "l", labelNames: ["method", "code"], registers: [peer] });
+  const b = new client.Counter({
+    name: "labelled_total",
+    help: "l",
+    labelNames: ["method", "code"],
+    registers: [peer],
+  });
   report(
     "counter.inc(labels) 2 labels",
     compare(
@@ -53,12 +113,28 @@ const codes = ["200", "404", "500"];
   );
 }
 { // bound observe: a series of a labelled histogram, bound once
-  const a = ours.histogram({ name: "bound_seconds", help: "h", labelNames: ["route"] as const }).labels({ route: "/api" });
-  const b = new client.Histogram({ name: "bound_seconds", help: "h", labelNames: ["route"], registers: [peer] }).labels({ route: "/api" });
+  const a = ours.histogram({ name: "bound_seconds", help: "h", labelNames: ["route"] as const }).labels({
+    route: "/api",
+  });
+  const b = new client.Histogram({ name: "bound_seconds", help: "h", labelNames: ["route"], registers: [peer] }).labels(
+    { route: "/api" },
+  );
   const v = (i: number) => (i & 1023) / 1000;
   const r = compare(
-    (i) => { a.observe(v(i)); a.observe(v(i + 1)); a.observe(v(i + 2)); a.observe(v(i + 3)); a.observe(v(i + 4)); },
-    (i) => { b.observe(v(i)); b.observe(v(i + 1)); b.observe(v(i + 2)); b.observe(v(i + 3)); b.observe(v(i + 4)); },
+    (i) => {
+      a.observe(v(i));
+      a.observe(v(i + 1));
+      a.observe(v(i + 2));
+      a.observe(v(i + 3));
+      a.observe(v(i + 4));
+    },
+    (i) => {
+      b.observe(v(i));
+      b.observe(v(i + 1));
+      b.observe(v(i + 2));
+      b.observe(v(i + 3));
+      b.observe(v(i + 4));
+    },
     100_000,
   );
   report("histogram.labels(l).observe() bound", { ours: r.ours / 5, peer: r.peer / 5 }, 30, 4);
@@ -68,7 +144,11 @@ const codes = ["200", "404", "500"];
   const b = new client.Histogram({ name: "labelled_seconds", help: "h", labelNames: ["method"], registers: [peer] });
   report(
     "histogram.observe(labels, v)",
-    compare((i) => a.observe({ method: labelValues[i & 3]! }, (i & 1023) / 1000), (i) => b.observe({ method: labelValues[i & 3]! }, (i & 1023) / 1000), 500_000),
+    compare(
+      (i) => a.observe({ method: labelValues[i & 3]! }, (i & 1023) / 1000),
+      (i) => b.observe({ method: labelValues[i & 3]! }, (i & 1023) / 1000),
+      500_000,
+    ),
     0,
     4,
   );

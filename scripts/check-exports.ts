@@ -15,13 +15,19 @@ for (const [subpath, file] of Object.entries<string>(deno.exports)) {
   };
   const have = pkg.exports?.[subpath];
   if (JSON.stringify(have) !== JSON.stringify(want)) {
-    problems.push(`package.json exports["${subpath}"] should be ${JSON.stringify(want)} (deno.json maps it to ${file})`);
+    problems.push(
+      `package.json exports["${subpath}"] should be ${JSON.stringify(want)} (deno.json maps it to ${file})`,
+    );
   }
 }
 for (const subpath of Object.keys(pkg.exports ?? {})) {
-  if (subpath !== "./package.json" && !(subpath in deno.exports)) problems.push(`package.json exports "${subpath}" that deno.json does not`);
+  if (subpath !== "./package.json" && !(subpath in deno.exports)) {
+    problems.push(`package.json exports "${subpath}" that deno.json does not`);
+  }
 }
-if (pkg.version !== deno.version) problems.push(`version differs: package.json ${pkg.version}, deno.json ${deno.version}`);
+if (pkg.version !== deno.version) {
+  problems.push(`version differs: package.json ${pkg.version}, deno.json ${deno.version}`);
+}
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -24,7 +24,13 @@ const files = all.filter((file) => {
   const parts = file.split("/");
   const base = parts.at(-1).replace(/\.test\.ts$/, "");
   // Tests that need the real Kafka broker are named *.broker.test.ts (Node only: native client).
-  const bySuite = parts[1] === "e2e" ? "e2e" : file.endsWith(".broker.test.ts") ? "kafka" : parts[1] === "package" ? "package" : "unit";
+  const bySuite = parts[1] === "e2e"
+    ? "e2e"
+    : file.endsWith(".broker.test.ts")
+    ? "kafka"
+    : parts[1] === "package"
+    ? "package"
+    : "unit";
   if (bySuite !== suite) return false;
   if (runtimes.includes(base) && base !== runtime) return false;
   return true;

@@ -77,7 +77,13 @@ export class SeriesBase {
   readonly family: Family<SeriesBase>;
 
   /** @internal Made by a family for each label set; use its `labels()`. */
-  constructor(family: Family<SeriesBase>, values: readonly string[], offset: number, shared: number, overflow: boolean) {
+  constructor(
+    family: Family<SeriesBase>,
+    values: readonly string[],
+    offset: number,
+    shared: number,
+    overflow: boolean,
+  ) {
     this.labelValues = values;
     this.encoded = encodeLabels(family.labelNames, values);
     this.offset = offset;
@@ -187,7 +193,10 @@ export abstract class Family<S extends SeriesBase> {
   adopt(values: readonly string[], offset: number, shared: number, overflow: boolean, foldOffset?: number): void {
     const series = this.makeSeries(values, offset, shared, overflow);
     if (overflow) {
-      (series as { foldSlot: number }).foldSlot = this.store.shardIndex(this.store.thread, foldOffset ?? offset + this.size.shard);
+      (series as { foldSlot: number }).foldSlot = this.store.shardIndex(
+        this.store.thread,
+        foldOffset ?? offset + this.size.shard,
+      );
     }
     if (overflow) this.overflowSeries = series;
     else this.series.push(series);

@@ -219,7 +219,11 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
   }
 
   /** Records an observation: `observe(v, exemplar?)` or `observe(labels, v, exemplar?)`. */
-  observe(labelsOrValue: Labels<L> | number, value?: number | Record<string, string>, exemplar?: Record<string, string>): void {
+  observe(
+    labelsOrValue: Labels<L> | number,
+    value?: number | Record<string, string>,
+    exemplar?: Record<string, string>,
+  ): void {
     if (typeof labelsOrValue === "object") this.labels(labelsOrValue).observe(value as number, exemplar);
     else this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
   }

@@ -248,7 +248,9 @@ export class Registry {
     if (!Array.isArray(buckets) || buckets.length === 0) throw new Error(`${what} buckets must be a non-empty array`);
     const bounds = buckets.filter((b) => b !== Infinity);
     bounds.forEach((b, i) => {
-      if (typeof b !== "number" || !Number.isFinite(b)) throw new Error(`${what} bucket ${String(b)} is not a finite number`);
+      if (typeof b !== "number" || !Number.isFinite(b)) {
+        throw new Error(`${what} bucket ${String(b)} is not a finite number`);
+      }
       if (i > 0 && !(b > bounds[i - 1]!)) {
         throw new Error(`${what} buckets must be strictly increasing: ${bounds[i - 1]} then ${b}`);
       }
@@ -267,7 +269,9 @@ export class Registry {
     const what = `Summary "${options.name}"`;
     const quantiles = options.quantiles ?? DEFAULT_QUANTILES;
     for (const q of quantiles) {
-      if (typeof q !== "number" || !(q >= 0 && q <= 1)) throw new Error(`${what} quantile ${String(q)} is not in [0, 1]`);
+      if (typeof q !== "number" || !(q >= 0 && q <= 1)) {
+        throw new Error(`${what} quantile ${String(q)} is not in [0, 1]`);
+      }
     }
     const maxAgeSeconds = options.maxAgeSeconds ?? 600;
     const ageBuckets = options.ageBuckets ?? 5;
@@ -374,12 +378,20 @@ export class Registry {
   /** Validates a registration and returns the new or the identical existing family. */
   private register(
     type: MetricType,
-    options: { name: string; help: string; labelNames?: readonly string[]; unit?: string; exemplars?: ExemplarProvider | false },
+    options: {
+      name: string;
+      help: string;
+      labelNames?: readonly string[];
+      unit?: string;
+      exemplars?: ExemplarProvider | false;
+    },
     extra: Partial<MetricDefinition>,
   ): AnyFamily {
     const kind = type[0]!.toUpperCase() + type.slice(1);
     if (this.detached) throw new Error(`Registry.${type}() was called after detach()`);
-    if (options === null || typeof options !== "object") throw new TypeError(`Registry.${type}() expects an options object`);
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(`Registry.${type}() expects an options object`);
+    }
     const { name, help } = options;
     const labelNames = [...(options.labelNames ?? [])];
     const unit = options.unit ?? "";
@@ -391,7 +403,9 @@ export class Registry {
     for (const label of labelNames) {
       if (!isValidLabelName(label)) {
         throw new Error(
-          `${what} label name ${JSON.stringify(label)} is not valid: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with "__"`,
+          `${what} label name ${
+            JSON.stringify(label)
+          } is not valid: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with "__"`,
         );
       }
     }
@@ -412,13 +426,16 @@ export class Registry {
       }
       for (const taken of namesOf(type, name)) {
         const owner = this.takenNames.get(taken);
-        if (owner !== undefined) throw new Error(`${what} clashes with metric "${owner}" (both would write "${taken}")`);
+        if (owner !== undefined) {
+          throw new Error(`${what} clashes with metric "${owner}" (both would write "${taken}")`);
+        }
       }
       const id = this.byId.length;
       const records: (MetricRecord | SeriesRecord)[] = [{ t: "m", d: definition }];
       const probe = this.probeSize(definition);
       const labelled = labelNames.length > 0;
-      const full = `${what} cannot be registered: the registry's memory is full (raise shardSlots, sharedBytes or journalBytes)`;
+      const full =
+        `${what} cannot be registered: the registry's memory is full (raise shardSlots, sharedBytes or journalBytes)`;
       // A metric with labels is born with its overflow series; one without, with its only series.
       const first = this.reserve(id, labelNames.map(() => OVERFLOW_VALUE), probe, labelled);
       if (first === undefined) throw new Error(full);
@@ -446,7 +463,9 @@ export class Registry {
   private setExemplars(family: AnyFamily, exemplars: ExemplarProvider | undefined): void {
     (family as { exemplars: ExemplarProvider | undefined }).exemplars = exemplars;
     const all = family.overflowSeries === undefined ? family.series : [...family.series, family.overflowSeries];
-    for (const series of all) (series as { exemplarProvider: ExemplarProvider | undefined }).exemplarProvider = exemplars;
+    for (const series of all) {
+      (series as { exemplarProvider: ExemplarProvider | undefined }).exemplarProvider = exemplars;
+    }
   }
 
   /** Size of a series of a definition not yet adopted. */
@@ -526,8 +545,13 @@ export class Registry {
     }
     if (had.help !== want.help) throw new Error(`${what} is already registered with help ${JSON.stringify(had.help)}`);
     if (had.unit !== want.unit) throw new Error(`${what} is already registered with unit ${JSON.stringify(had.unit)}`);
-    if (!sameList(had.buckets, want.buckets)) throw new Error(`${what} is already registered with buckets [${had.buckets}]`);
-    if (!sameList(had.quantiles, want.quantiles) || had.maxAgeSeconds !== want.maxAgeSeconds || had.ageBuckets !== want.ageBuckets) {
+    if (!sameList(had.buckets, want.buckets)) {
+      throw new Error(`${what} is already registered with buckets [${had.buckets}]`);
+    }
+    if (
+      !sameList(had.quantiles, want.quantiles) || had.maxAgeSeconds !== want.maxAgeSeconds ||
+      had.ageBuckets !== want.ageBuckets
+    ) {
       throw new Error(`${what} is already registered with other quantiles or window`);
     }
   }

@@ -14,7 +14,7 @@ import {
 } from "./_family.ts";
 import type { Store } from "./storage/store.ts";
 import type { Labels } from "./labels.ts";
-import { type SketchWindow, sketchAdd, sketchQuantiles, sketchWords } from "./storage/quantile_sketch.ts";
+import { sketchAdd, sketchQuantiles, type SketchWindow, sketchWords } from "./storage/quantile_sketch.ts";
 
 /** Default quantiles, as prom-client's. */
 export const DEFAULT_QUANTILES: readonly number[] = Object.freeze([0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999]);

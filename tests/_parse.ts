@@ -96,7 +96,9 @@ export function parseExposition(text: string, om: boolean): Map<string, ParsedFa
       const f = family(m[2]!);
       if (m[1] === "HELP") f.help = unescape(m[3] ?? "", om, true);
       else if (m[1] === "TYPE") {
-        if (!/^(counter|gauge|histogram|summary|untyped|unknown)$/.test(m[3] ?? "")) throw new Error(`bad type in ${line}`);
+        if (!/^(counter|gauge|histogram|summary|untyped|unknown)$/.test(m[3] ?? "")) {
+          throw new Error(`bad type in ${line}`);
+        }
         if (f.samples.length) throw new Error(`TYPE after samples for ${f.name}`);
         f.type = m[3]!;
       } else if (om) f.unit = m[3] ?? "";

@@ -8,9 +8,21 @@ const dyadic = fc.integer({ min: 0, max: 4000 }).map((n) => n / 8);
 const label = fc.constantFrom("a", "b", "c");
 const op = fc.oneof(
   fc.record({ kind: fc.constant("inc" as const), label, value: dyadic }),
-  fc.record({ kind: fc.constant("set" as const), label, value: fc.integer({ min: -1000, max: 1000 }).map((n) => n / 4) }),
-  fc.record({ kind: fc.constant("ginc" as const), label, value: fc.integer({ min: -1000, max: 1000 }).map((n) => n / 4) }),
-  fc.record({ kind: fc.constant("observe" as const), label, value: fc.integer({ min: -100, max: 4000 }).map((n) => n / 4) }),
+  fc.record({
+    kind: fc.constant("set" as const),
+    label,
+    value: fc.integer({ min: -1000, max: 1000 }).map((n) => n / 4),
+  }),
+  fc.record({
+    kind: fc.constant("ginc" as const),
+    label,
+    value: fc.integer({ min: -1000, max: 1000 }).map((n) => n / 4),
+  }),
+  fc.record({
+    kind: fc.constant("observe" as const),
+    label,
+    value: fc.integer({ min: -100, max: 4000 }).map((n) => n / 4),
+  }),
 );
 
 describe("recording against a naive model", () => {

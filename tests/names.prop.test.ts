@@ -5,7 +5,10 @@ import { isValidLabelName, isValidMetricName, Registry } from "../mod.ts";
 
 const metricName = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const nameish = fc.string({ unit: fc.constantFrom("a", "Z", "_", ":", "0", "9", "-", " ", ".", "é", "{"), maxLength: 8 });
+const nameish = fc.string({
+  unit: fc.constantFrom("a", "Z", "_", ":", "0", "9", "-", " ", ".", "é", "{"),
+  maxLength: 8,
+});
 
 describe("name validation", () => {
   it("Registry.counter() accepts every valid metric name and rejects every invalid one, naming it", () => {
@@ -15,7 +18,9 @@ describe("name validation", () => {
         const valid = metricName.test(name);
         assert.equal(isValidMetricName(name), valid);
         if (valid) registry.counter({ name, help: "h" });
-        else assert.throws(() => registry.counter({ name, help: "h" }), (e: Error) => e.message.includes(JSON.stringify(name)));
+        else {assert.throws(() =>
+            registry.counter({ name, help: "h" }), (e: Error) =>
+            e.message.includes(JSON.stringify(name)));}
       }),
       { numRuns: 500 },
     );
@@ -47,12 +52,15 @@ describe("name validation", () => {
 
   it("Registry.histogram() rejects buckets that are not strictly increasing", () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 2, maxLength: 6 }), (buckets) => {
-        const increasing = buckets.every((b, i) => i === 0 || b > buckets[i - 1]!);
-        const registry = new Registry();
-        if (increasing) registry.histogram({ name: "h", help: "h", buckets });
-        else assert.throws(() => registry.histogram({ name: "h", help: "h", buckets }), /strictly increasing/);
-      }),
+      fc.property(
+        fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 2, maxLength: 6 }),
+        (buckets) => {
+          const increasing = buckets.every((b, i) => i === 0 || b > buckets[i - 1]!);
+          const registry = new Registry();
+          if (increasing) registry.histogram({ name: "h", help: "h", buckets });
+          else assert.throws(() => registry.histogram({ name: "h", help: "h", buckets }), /strictly increasing/);
+        },
+      ),
     );
   });
 });

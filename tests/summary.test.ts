@@ -66,6 +66,6 @@ describe("Summary quantiles", () => {
   it("Summary renders NaN quantiles for an empty window and exact _count", () => {
     const registry = new Registry({ selfMetrics: false });
     registry.summary({ name: "s", help: "s", quantiles: [0.5] });
-    assert.equal(registry.render(), "# HELP s s\n# TYPE s summary\ns{quantile=\"0.5\"} NaN\ns_sum 0\ns_count 0\n");
+    assert.equal(registry.render(), '# HELP s s\n# TYPE s summary\ns{quantile="0.5"} NaN\ns_sum 0\ns_count 0\n');
   });
 });

@@ -51,7 +51,8 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
         case "counter": {
           const value = formatValue(store.sumShards(series.offset));
           out += om
-            ? familyName + "_total" + braces(labels, "") + " " + value + exemplarText((series as CounterSeries).exemplar) + "\n"
+            ? familyName + "_total" + braces(labels, "") + " " + value +
+              exemplarText((series as CounterSeries).exemplar) + "\n"
             : name + braces(labels, "") + " " + value + "\n";
           break;
         }
@@ -85,7 +86,8 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
           for (let i = 0; i < quantiles.length; i++) {
             // OpenMetrics summaries cannot carry negative values: such quantiles are left out there.
             if (om && values[i]! < 0) continue;
-            out += name + braces(labels, 'quantile="' + formatValue(quantiles[i]!) + '"') + " " + formatValue(values[i]!) + "\n";
+            out += name + braces(labels, 'quantile="' + formatValue(quantiles[i]!) + '"') + " " +
+              formatValue(values[i]!) + "\n";
           }
           const sum = s.sum();
           if (!om || sum >= 0) {

@@ -117,7 +117,9 @@ export async function setupTracing(options: TracingOptions = {}): Promise<Tracin
     timeoutMillis: resolved.exportTimeoutMillis,
   });
   const provider: SdkTracerProvider = new sdk.BasicTracerProvider({
-    resource: resources.defaultResource().merge(resources.resourceFromAttributes(attributes as Parameters<typeof resources.resourceFromAttributes>[0])),
+    resource: resources.defaultResource().merge(
+      resources.resourceFromAttributes(attributes as Parameters<typeof resources.resourceFromAttributes>[0]),
+    ),
     sampler: buildSampler(sdk, resolved),
     spanProcessors: [
       new sdk.BatchSpanProcessor(exporter, {

@@ -161,7 +161,9 @@ export class Store {
       throw new TypeError("Registry.attach() expects the handle returned by Registry.share()");
     }
     if (handle.version !== VERSION) {
-      throw new Error(`Registry.attach() got a handle of layout version ${handle.version}; this build reads version ${VERSION}`);
+      throw new Error(
+        `Registry.attach() got a handle of layout version ${handle.version}; this build reads version ${VERSION}`,
+      );
     }
     const probe = new Int32Array(handle.buffer, 0, CONTROL_BYTES / 4);
     const released = Store.claimReleased(probe, handle.layout.maxThreads);

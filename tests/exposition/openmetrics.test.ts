@@ -33,7 +33,13 @@ describe("OpenMetrics conformance", () => {
           const registry = new Registry();
           const c = registry.counter({ name: "c_total", help, labelNames: ["v"] as const });
           const g = registry.gauge({ name: "g_bytes", help, unit: "bytes", labelNames: ["v"] as const });
-          const h = registry.histogram({ name: "h_seconds", help, unit: "seconds", labelNames: ["v"] as const, buckets: [-1, 0, 1, 100] });
+          const h = registry.histogram({
+            name: "h_seconds",
+            help,
+            unit: "seconds",
+            labelNames: ["v"] as const,
+            buckets: [-1, 0, 1, 100],
+          });
           const p = registry.histogram({ name: "p", help, buckets: [1, 100] });
           const s = registry.summary({ name: "s", help, labelNames: ["v"] as const });
           for (const v of values) {

@@ -31,7 +31,9 @@ function parse(text: string): Family[] {
   if (run.status !== 0) throw new Error(`parser rejected: ${run.stderr}\n${text}`);
   return JSON.parse(run.stdout);
 }
-const num = (v: number | string): number => (v === "NaN" ? NaN : v === "+Inf" ? Infinity : v === "-Inf" ? -Infinity : Number(v));
+const num = (
+  v: number | string,
+): number => (v === "NaN" ? NaN : v === "+Inf" ? Infinity : v === "-Inf" ? -Infinity : Number(v));
 const rebuildable = (f: Family) =>
   ["counter", "gauge", "histogram"].includes(f.type) &&
   f.samples.every((s) => s.timestamp === null && !s.name.endsWith("_created") && !s.name.endsWith("_gsum")) &&
@@ -100,7 +102,10 @@ describe("OpenMetrics valid cases rebuilt", () => {
           const key = (l: Record<string, string>) => JSON.stringify({ ...l, ...(l.le ? { le: num(l.le) } : {}) });
           const twin: Sample | undefined = g.samples.find((t) => t.name === s.name && key(t.labels) === key(s.labels));
           assert.ok(twin, `${name}: sample ${s.name}${JSON.stringify(s.labels)} missing`);
-          assert.ok(Object.is(num(twin.value), num(s.value)) || num(twin.value) === num(s.value), `${name}: ${s.name} ${twin.value} != ${s.value}`);
+          assert.ok(
+            Object.is(num(twin.value), num(s.value)) || num(twin.value) === num(s.value),
+            `${name}: ${s.name} ${twin.value} != ${s.value}`,
+          );
           assert.deepEqual(twin.exemplar?.labels, s.exemplar?.labels, `${name}: exemplar of ${s.name}`);
         }
       }

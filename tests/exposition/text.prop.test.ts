@@ -8,9 +8,18 @@ import { promtoolCheck } from "../_promtool.ts";
 // Any well-formed Unicode, with the characters the formats must escape made likely.
 const labelValue = fc.oneof(
   fc.string({ unit: "grapheme", maxLength: 12 }),
-  fc.string({ unit: fc.constantFrom("\\", '"', "\n", "\t", "\0", "{", "}", ",", "=", "#", " ", "a", "é", "😀"), maxLength: 10 }),
+  fc.string({
+    unit: fc.constantFrom("\\", '"', "\n", "\t", "\0", "{", "}", ",", "=", "#", " ", "a", "é", "😀"),
+    maxLength: 10,
+  }),
 );
-const help = fc.string({ unit: fc.oneof(fc.constantFrom("\\", '"', "\n", "#", " "), fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 })), maxLength: 20 });
+const help = fc.string({
+  unit: fc.oneof(
+    fc.constantFrom("\\", '"', "\n", "#", " "),
+    fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 }),
+  ),
+  maxLength: 20,
+});
 const value = fc.oneof(fc.double({ min: 0, max: 1e15, noNaN: true }), fc.integer({ min: 0, max: 1000 }));
 const gaugeValue = fc.oneof(fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, 0, -0));
 
@@ -18,10 +27,22 @@ const definition = fc.record({
   type: fc.constantFrom("counter", "gauge", "histogram", "summary"),
   labelNames: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9_]{0,6}$/), { maxLength: 3 }),
   help,
-  series: fc.array(fc.record({ values: fc.array(labelValue, { minLength: 3, maxLength: 3 }), values2: fc.array(value, { minLength: 1, maxLength: 5 }), g: gaugeValue }), { maxLength: 4 }),
+  series: fc.array(
+    fc.record({
+      values: fc.array(labelValue, { minLength: 3, maxLength: 3 }),
+      values2: fc.array(value, { minLength: 1, maxLength: 5 }),
+      g: gaugeValue,
+    }),
+    { maxLength: 4 },
+  ),
 });
 
-type Definition = { type: string; labelNames: string[]; help: string; series: { values: string[]; values2: number[]; g: number }[] };
+type Definition = {
+  type: string;
+  labelNames: string[];
+  help: string;
+  series: { values: string[]; values2: number[]; g: number }[];
+};
 
 interface Expected {
   type: string;
@@ -78,7 +99,9 @@ function check(text: string, om: boolean, expected: Map<string, Expected>): void
     if (exp.help !== "") assert.equal(f.help, exp.help);
     for (const e of exp.series.values()) {
       const match = (extra: Record<string, string>, sample: string): ParsedSample | undefined =>
-        f.samples.find((s) => s.name === sample && JSON.stringify(s.labels) === JSON.stringify({ ...e.labels, ...extra }));
+        f.samples.find((s) =>
+          s.name === sample && JSON.stringify(s.labels) === JSON.stringify({ ...e.labels, ...extra })
+        );
       if (exp.type === "counter") {
         const s = match({}, om ? name + "_total" : name);
         assert.ok(s, `counter sample of ${name} ${JSON.stringify(e.labels)} missing`);

@@ -74,7 +74,10 @@ export function httpSuite(runtime: string, serve: Serve): void {
     it("serve() rejects a port that is not an integer in [0, 65535] or an empty hostname, naming the option", async () => {
       const registry = new Registry();
       for (const port of [-1, 65536, 1.5, "9090" as unknown as number]) {
-        await assert.rejects(serve({ registry, port, hostname: "127.0.0.1" }), /Option "port" must be an integer in \[0, 65535\]/);
+        await assert.rejects(
+          serve({ registry, port, hostname: "127.0.0.1" }),
+          /Option "port" must be an integer in \[0, 65535\]/,
+        );
       }
       await assert.rejects(serve({ registry, port: 0, hostname: "" }), /Option "hostname" must be a non-empty string/);
     });

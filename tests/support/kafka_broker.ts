@@ -261,6 +261,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   // Handlers first: a signal during start-up must still stop the JVM.
+  // deno-lint-ignore prefer-const -- assigned once the broker is up, read by the signal handler before that
   let broker: KafkaBroker | undefined;
   let stopping = false;
   const shutdown = (): void => {
