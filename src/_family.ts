@@ -226,7 +226,10 @@ export abstract class Family<S extends SeriesBase> {
   labels(labels: Record<string, string>): S {
     const names = this.labelNames;
     const n = names.length;
-    if (n === 0) return this.slowLabels(labels);
+    if (n === 0) {
+      for (const _ in labels) return this.slowLabels(labels); // any key is an unknown label: let it throw
+      return this.single ?? this.slowLabels(labels);
+    }
     // deno-lint-ignore no-explicit-any
     let node: any = this.index;
     for (let i = 0; i < n; i++) {

@@ -103,6 +103,18 @@ describe("Recording with bad input", () => {
     assert.equal(c.get({ kind: "a" }), 1);
   });
 
+  it("Counter.labels() on a metric without labels returns its one series and refuses any label", () => {
+    const registry = new Registry();
+    const c = registry.counter({ name: "plain_total", help: "p" });
+    assert.equal(c.labels({}), c.labels({}));
+    assert.throws(
+      () => c.labels({ x: "1" } as never),
+      /Counter "plain_total" has no label "x"; its labels are: \(none\)/,
+    );
+    c.labels({}).inc();
+    assert.equal(c.get(), 1);
+  });
+
   it("Histogram.observe() throws on NaN and records nothing", () => {
     const registry = new Registry();
     const h = registry.histogram({ name: "h", help: "h" });
