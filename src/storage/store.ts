@@ -81,7 +81,8 @@ const hasSharedMemory: boolean = typeof SharedArrayBuffer === "function";
 function isShared(buffer: unknown): buffer is SharedArrayBuffer {
   return hasSharedMemory && buffer instanceof SharedArrayBuffer;
 }
-const canWait: boolean = hasSharedMemory && typeof Atomics.wait === "function";
+/** Whether this thread may block in Atomics.wait (not on a browser's main thread; learnt on first try). */
+let waitAllowed: boolean = hasSharedMemory && typeof Atomics.wait === "function";
 
 function align8(n: number): number {
   return Math.ceil(n / 8) * 8;
@@ -245,7 +246,13 @@ export class Store {
             break;
           }
         }
-        if (canWait && isShared(this.buffer)) Atomics.wait(i32, LOCK, owner, 1);
+        if (waitAllowed && isShared(this.buffer)) {
+          try {
+            Atomics.wait(i32, LOCK, owner, 1);
+          } catch {
+            waitAllowed = false; // a browser's main thread may not block: spin instead
+          }
+        }
         owner = Atomics.compareExchange(i32, LOCK, 0, me);
       }
     }
@@ -253,7 +260,7 @@ export class Store {
       return fn();
     } finally {
       Atomics.compareExchange(i32, LOCK, me, 0);
-      if (canWait && isShared(this.buffer)) Atomics.notify(i32, LOCK);
+      if (isShared(this.buffer)) Atomics.notify(i32, LOCK);
     }
   }
 
