@@ -33,7 +33,9 @@ const traceStateArbitrary = fc.option(
 );
 
 const baggageArbitrary = fc.dictionary(
-  fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/),
+  // @opentelemetry/core's W3CBaggagePropagator.extract() collects entries in a plain object,
+  // so a baggage key "__proto__" is lost upstream (checked by hand); keys here leave it out.
+  fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/).filter((key) => key !== "__proto__"),
   // The W3C baggage propagator drops entries with empty values.
   fc.string({ minLength: 1, maxLength: 20 }),
   { maxKeys: 4, noNullPrototype: true },
