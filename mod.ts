@@ -50,4 +50,4 @@ export {
 } from "./src/exposition/negotiate.ts";
 export type { ContentEncoding } from "./src/exposition/negotiate.ts";
 export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";
-export type { Family, SeriesBase } from "./src/_family.ts";
+export type { Family, FamilyContext, SeriesBase } from "./src/_family.ts";

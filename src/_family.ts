@@ -106,6 +106,20 @@ export interface SeriesFactory {
   exemplarDropped(): void;
 }
 
+/** @internal What the registry hands every metric it builds. */
+export interface FamilyContext {
+  /** The definition as the journal keeps it. */
+  readonly definition: MetricDefinition;
+  /** Journal ordinal of the metric. */
+  readonly id: number;
+  /** The store. */
+  readonly store: Store;
+  /** The registry's side of series creation. */
+  readonly factory: SeriesFactory;
+  /** Exemplar provider, if the metric opted in. */
+  readonly exemplars: ExemplarProvider | undefined;
+}
+
 type IndexNode<S> = Map<string, IndexNode<S> | S>;
 
 const MAX_EXEMPLAR_CHARS = 128;
@@ -162,22 +176,17 @@ export abstract class Family<S extends SeriesBase> {
   private readonly factory: SeriesFactory;
 
   /** @internal Made by the registry; use `Registry.counter()` and its siblings. */
-  constructor(
-    definition: MetricDefinition,
-    id: number,
-    store: Store,
-    factory: SeriesFactory,
-    exemplars: ExemplarProvider | undefined,
-  ) {
+  constructor(context: FamilyContext) {
+    const { definition } = context;
     this.definition = definition;
     this.name = definition.name;
     this.help = definition.help;
     this.unit = definition.unit;
     this.labelNames = definition.labelNames;
-    this.id = id;
-    this.store = store;
-    this.factory = factory;
-    this.exemplars = exemplars;
+    this.id = context.id;
+    this.store = context.store;
+    this.factory = context.factory;
+    this.exemplars = context.exemplars;
   }
 
   /** The type name used in messages, e.g. `Counter`. */

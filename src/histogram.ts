@@ -7,13 +7,11 @@
 import {
   type ExemplarProvider,
   Family,
-  type MetricDefinition,
+  type FamilyContext,
   SeriesBase,
-  type SeriesFactory,
   type SeriesSize,
   type StoredExemplar,
 } from "./_family.ts";
-import type { Store } from "./storage/store.ts";
 import type { Labels } from "./labels.ts";
 
 /** Prometheus' default buckets, in seconds. */
@@ -184,17 +182,9 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
   /** The bucket upper bounds, without `+Inf`. */
   readonly upperBounds: Float64Array;
 
-  // Spelled out rather than `...args: ConstructorParameters<…>`: JSR's declaration output
-  // cannot type a spread `super(...)` call.
   /** @internal Made by the registry; use `Registry.histogram()`. */
-  constructor(
-    definition: MetricDefinition,
-    id: number,
-    store: Store,
-    factory: SeriesFactory,
-    exemplars: ExemplarProvider | undefined,
-  ) {
-    super(definition, id, store, factory, exemplars);
+  constructor(context: FamilyContext) {
+    super(context);
     this.upperBounds = Float64Array.from(this.definition.buckets ?? DEFAULT_BUCKETS);
   }
 

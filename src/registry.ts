@@ -7,6 +7,7 @@
 import {
   type ExemplarProvider,
   type Family,
+  type FamilyContext,
   type MetricDefinition,
   type MetricType,
   OVERFLOW_VALUE,
@@ -361,14 +362,7 @@ export class Registry {
 
   /** Builds the family for a definition read from the store's journal (ours or another thread's). */
   private adoptMetric(definition: MetricDefinition): void {
-    const args = [definition, this.byId.length, this.store, this, this.defaultExemplars] as const;
-    const family: AnyFamily = definition.type === "counter"
-      ? new Counter(...args)
-      : definition.type === "gauge"
-      ? new Gauge(...args)
-      : definition.type === "histogram"
-      ? new Histogram(...args)
-      : new Summary(...args);
+    const family = this.familyOf(definition, this.byId.length);
     this.byId.push(family);
     this.byName.set(definition.name, family);
     for (const name of namesOf(definition.type, definition.name)) this.takenNames.set(name, definition.name);
@@ -432,7 +426,8 @@ export class Registry {
       }
       const id = this.byId.length;
       const records: (MetricRecord | SeriesRecord)[] = [{ t: "m", d: definition }];
-      const probe = this.probeSize(definition);
+      // The size a series of this type takes, from the same class that will record into it.
+      const probe = this.familyOf(definition, id).size;
       const labelled = labelNames.length > 0;
       const full =
         `${what} cannot be registered: the registry's memory is full (raise shardSlots, sharedBytes or journalBytes)`;
@@ -468,19 +463,24 @@ export class Registry {
     }
   }
 
-  /** Size of a series of a definition not yet adopted. */
-  private probeSize(definition: MetricDefinition): { shard: number; shared: number } {
+  /** The family object of a definition: one place that maps a metric type to its class. */
+  private familyOf(definition: MetricDefinition, id: number): AnyFamily {
+    const context: FamilyContext = {
+      definition,
+      id,
+      store: this.store,
+      factory: this,
+      exemplars: this.defaultExemplars,
+    };
     switch (definition.type) {
       case "counter":
-        return { shard: 1, shared: 0 };
+        return new Counter(context);
       case "gauge":
-        return { shard: 0, shared: 1 };
+        return new Gauge(context);
       case "histogram":
-        return { shard: definition.buckets!.length + 2, shared: 0 };
-      case "summary": {
-        const words = (definition.ageBuckets ?? 5) * (4189 + 1);
-        return { shard: 2, shared: Math.ceil(words / 2) };
-      }
+        return new Histogram(context);
+      case "summary":
+        return new Summary(context);
     }
   }
 

@@ -4,15 +4,7 @@
  * @module
  */
 
-import {
-  type ExemplarProvider,
-  Family,
-  type MetricDefinition,
-  SeriesBase,
-  type SeriesFactory,
-  type SeriesSize,
-} from "./_family.ts";
-import type { Store } from "./storage/store.ts";
+import { type ExemplarProvider, Family, type FamilyContext, SeriesBase, type SeriesSize } from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { sketchAdd, sketchQuantiles, type SketchWindow, sketchWords } from "./storage/quantile_sketch.ts";
 
@@ -119,17 +111,9 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
   /** @internal The sliding window. */
   readonly window: SketchWindow;
 
-  // Spelled out rather than `...args: ConstructorParameters<…>`: JSR's declaration output
-  // cannot type a spread `super(...)` call.
   /** @internal Made by the registry; use `Registry.summary()`. */
-  constructor(
-    definition: MetricDefinition,
-    id: number,
-    store: Store,
-    factory: SeriesFactory,
-    exemplars: ExemplarProvider | undefined,
-  ) {
-    super(definition, id, store, factory, exemplars);
+  constructor(context: FamilyContext) {
+    super(context);
     const d = this.definition;
     this.quantileList = d.quantiles ?? DEFAULT_QUANTILES;
     const ageBuckets = d.ageBuckets ?? 5;
