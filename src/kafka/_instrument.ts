@@ -27,6 +27,11 @@ export interface Instrumenter {
   readonly tracer: Tracer;
   /** Counts `error` under `operation` and marks `span` (if any) failed. Never throws. */
   fail(operation: string, error: unknown, span?: Span): void;
+  /**
+   * Runs a consumer's handler in its span: times it into `kafka_consume_latency_ms`, counts and
+   * re-throws its error unchanged, and ends the span.
+   */
+  consume(topic: string, span: Span, context: Context, handle: () => unknown): Promise<void>;
 }
 
 export function instrumenter(options: KafkaInstrumentationOptions): Instrumenter {
@@ -46,6 +51,18 @@ export function instrumenter(options: KafkaInstrumentationOptions): Instrumenter
         if (error instanceof Error) span.recordException(error);
         span.setAttribute("error.type", errorType);
         span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      }
+    },
+    async consume(topic: string, span: Span, context: Context, handle: () => unknown): Promise<void> {
+      const started = performance.now();
+      try {
+        await contextApi.with(context, handle);
+      } catch (error) {
+        this.fail("consume", error, span);
+        throw error;
+      } finally {
+        metrics.consumeLatency.observe({ topic }, performance.now() - started);
+        span.end();
       }
     },
   };

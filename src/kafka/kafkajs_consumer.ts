@@ -7,7 +7,6 @@
  * @module
  */
 
-import { context as contextApi } from "@opentelemetry/api";
 import type { KafkaHeaderObject } from "../otel/kafka_headers.ts";
 import type { KafkaConsumerInstrumentation, KafkaConsumerInstrumentationOptions } from "./instrumentation_options.ts";
 import {
@@ -108,16 +107,7 @@ function wrapEachMessage(
       message.headers,
       groupId,
     );
-    const started = performance.now();
-    try {
-      await contextApi.with(context, () => handler(payload));
-    } catch (error) {
-      tools.fail("consume", error, span);
-      throw error;
-    } finally {
-      metrics.consumeLatency.observe({ topic }, performance.now() - started);
-      span.end();
-    }
+    await tools.consume(topic, span, context, () => handler(payload));
     lag.handled(topic, partition, Number(message.offset));
   };
 }
@@ -148,16 +138,7 @@ function wrapEachBatch(
     }
     const headers = messages.map((message) => message.headers);
     const { span, context } = startBatchSpan(tools.tracer, topic, partition, headers, groupId);
-    const started = performance.now();
-    try {
-      await contextApi.with(context, () => handler(traced));
-    } catch (error) {
-      tools.fail("consume", error, span);
-      throw error;
-    } finally {
-      metrics.consumeLatency.observe({ topic }, performance.now() - started);
-      span.end();
-    }
+    await tools.consume(topic, span, context, () => handler(traced));
     const last = autoResolve ? Number(messages[messages.length - 1]?.offset ?? -1) : resolved;
     if (last >= 0) lag.handled(topic, partition, last, Number(highWatermark));
   };
