@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type ExemplarProvider, Family, type FamilyContext, SeriesBase, type SeriesSize } from "./_family.ts";
+import { Family, type FamilyContext, SeriesBase, type SeriesSize } from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { sketchAdd, sketchQuantiles, type SketchWindow, sketchWords } from "./storage/quantile_sketch.ts";
 
