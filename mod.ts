@@ -19,17 +19,25 @@
 
 export { Registry, SELF_METRICS } from "./src/registry.ts";
 export type { Format, RegistryOptions } from "./src/registry.ts";
-export { Counter, CounterSeries } from "./src/counter.ts";
+// The metric classes are types only: metrics are made by a registry (`registry.counter()`),
+// which owns their memory; there is no metric without one.
+export type { Counter, CounterSeries } from "./src/counter.ts";
 export type { CounterOptions } from "./src/counter.ts";
-export { Gauge, GaugeSeries } from "./src/gauge.ts";
+export type { Gauge, GaugeSeries } from "./src/gauge.ts";
 export type { GaugeOptions } from "./src/gauge.ts";
-export { DEFAULT_BUCKETS, exponentialBuckets, Histogram, HistogramSeries, linearBuckets } from "./src/histogram.ts";
-export type { HistogramOptions } from "./src/histogram.ts";
-export { DEFAULT_QUANTILES, Summary, SummarySeries } from "./src/summary.ts";
-export type { SummaryOptions } from "./src/summary.ts";
-export { OVERFLOW_VALUE } from "./src/_family.ts";
+export { DEFAULT_BUCKETS, exponentialBuckets, linearBuckets } from "./src/histogram.ts";
+export type { Histogram, HistogramOptions, HistogramSeries, HistogramValue } from "./src/histogram.ts";
+export { DEFAULT_QUANTILES } from "./src/summary.ts";
+export type { Summary, SummaryOptions, SummarySeries } from "./src/summary.ts";
+export { OVERFLOW_LABEL } from "./src/_family.ts";
 export type { ExemplarProvider, MetricType, StoredExemplar } from "./src/_family.ts";
-export { escapeHelp, escapeLabelValue, isValidLabelName, isValidMetricName } from "./src/labels.ts";
+export {
+  escapeHelp,
+  escapeLabelValue,
+  isValidLabelName,
+  isValidMetricName,
+  MAX_LABEL_VALUE_LENGTH,
+} from "./src/labels.ts";
 export type { Labels } from "./src/labels.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./src/exposition/snapshot.ts";
 export type { StoreHandle, StoreLayout } from "./src/storage/store.ts";

@@ -5,11 +5,25 @@
  * @module
  */
 
-import { encodeLabels, isValidLabelName, labelValuesOf } from "./labels.ts";
+import { encodeLabels, isValidLabelName, isWellFormed, labelValuesOf } from "./labels.ts";
+import { describeValue } from "./_values.ts";
 import type { Store } from "./storage/store.ts";
 
-/** The value every label of an overflow series carries. */
+/**
+ * The label value the journal records for each label of an overflow series. The overflow
+ * series is told apart by its record's flag, never by this value: a user's label value
+ * `__overflow__` is an ordinary series.
+ */
 export const OVERFLOW_VALUE = "__overflow__";
+
+/**
+ * The one label an overflow series is shown with, as OpenTelemetry names its overflow
+ * attribute (`otel.metric.overflow`). Registration refuses it as a label name, so no
+ * user series can look like the overflow series.
+ */
+export const OVERFLOW_LABEL = "otel_metric_overflow";
+
+const OVERFLOW_ENCODED = `${OVERFLOW_LABEL}="true"`;
 
 /** The four metric types. */
 export type MetricType = "counter" | "gauge" | "histogram" | "summary";
@@ -85,7 +99,7 @@ export class SeriesBase {
     overflow: boolean,
   ) {
     this.labelValues = values;
-    this.encoded = encodeLabels(family.labelNames, values);
+    this.encoded = overflow ? OVERFLOW_ENCODED : encodeLabels(family.labelNames, values);
     this.offset = offset;
     this.shared = shared;
     this.overflow = overflow;
@@ -102,7 +116,9 @@ export class SeriesBase {
 export interface SeriesFactory {
   /** Creates (or finds, if another thread made it) a series; undefined when over a limit. */
   defineSeries(family: Family<SeriesBase>, values: readonly string[]): SeriesBase | undefined;
-  /** Counts an exemplar dropped for exceeding the 128-character limit. */
+  /** Finds a series any thread made, creating none; undefined when there is none. */
+  findSeries(family: Family<SeriesBase>, values: readonly string[]): SeriesBase | undefined;
+  /** Counts an exemplar dropped (invalid, over the 128-character limit, or its provider threw). */
   exemplarDropped(): void;
 }
 
@@ -129,13 +145,18 @@ const MAX_EXEMPLAR_CHARS = 128;
  * @throws {TypeError} on a label name or value that is not valid.
  */
 export function encodeExemplar(what: string, labels: Record<string, string>): string | undefined {
-  if (labels === null || typeof labels !== "object") throw new TypeError(`${what} exemplar must be an object`);
+  if (labels === null || typeof labels !== "object") {
+    throw new TypeError(`${what} exemplar must be an object, got ${describeValue(labels)}`);
+  }
   let chars = 0;
   let out = "";
   for (const key of Object.keys(labels)) {
     const value = labels[key];
-    if (!isValidLabelName(key)) throw new Error(`${what} exemplar label name "${key}" is not valid`);
-    if (typeof value !== "string") throw new TypeError(`${what} exemplar label "${key}" must be a string`);
+    if (!isValidLabelName(key)) throw new Error(`${what} exemplar label name ${JSON.stringify(key)} is not valid`);
+    if (typeof value !== "string") {
+      throw new TypeError(`${what} exemplar label "${key}" must be a string, got ${describeValue(value)}`);
+    }
+    if (!isWellFormed(value)) throw new Error(`${what} exemplar label "${key}" is not well-formed Unicode`);
     for (const _ of key) chars++;
     for (const _ of value) chars++;
     if (out !== "") out += ",";
@@ -177,6 +198,9 @@ export abstract class Family<S extends SeriesBase> {
 
   /** @internal Made by the registry; use `Registry.counter()` and its siblings. */
   constructor(context: FamilyContext) {
+    if (context === null || typeof context !== "object" || context.factory === undefined) {
+      throw new TypeError("Metrics are made by a registry: use registry.counter(), gauge(), histogram() or summary()");
+    }
     const { definition } = context;
     this.definition = definition;
     this.name = definition.name;
@@ -207,8 +231,12 @@ export abstract class Family<S extends SeriesBase> {
         foldOffset ?? offset + this.size.shard,
       );
     }
-    if (overflow) this.overflowSeries = series;
-    else this.series.push(series);
+    if (overflow) {
+      // Not in the label index: a user's label values never reach the overflow series.
+      this.overflowSeries = series;
+      return;
+    }
+    this.series.push(series);
     if (values.length === 0) {
       this.single = series;
       return;
@@ -235,6 +263,8 @@ export abstract class Family<S extends SeriesBase> {
   labels(labels: Record<string, string>): S {
     const names = this.labelNames;
     const n = names.length;
+    // null is an object too: send it to the slow path, which names the mistake.
+    if (labels === null) return this.slowLabels(labels);
     if (n === 0) {
       for (const _ in labels) return this.slowLabels(labels); // any key is an unknown label: let it throw
       return this.single ?? this.slowLabels(labels);
@@ -272,7 +302,7 @@ export abstract class Family<S extends SeriesBase> {
   }
 
   /** The label check and series creation behind `labels()` when the fast lookup misses. */
-  private slowLabels(labels: Record<string, unknown>): S {
+  private slowLabels(labels: unknown): S {
     if (labels === undefined) labels = {};
     const values = labelValuesOf(this.what, this.labelNames, labels);
     let series = this.find(values);
@@ -281,16 +311,58 @@ export abstract class Family<S extends SeriesBase> {
     return series;
   }
 
-  /** The stored form of an exemplar (given, or from the provider), or undefined. */
-  exemplarOf(value: number, labels: Record<string, string> | undefined): StoredExemplar | undefined {
-    const given = labels ?? this.exemplars?.();
-    if (given === undefined) return undefined;
-    const encoded = encodeExemplar(this.what, given);
-    if (encoded === undefined) {
-      this.factory.exemplarDropped();
-      return undefined;
+  /**
+   * The series of a label set if any thread made it, creating none (for reads such as `get()`).
+   * @throws {Error} on an unknown, missing or malformed label, as `labels()` does.
+   */
+  existing(labels: unknown): S | undefined {
+    if (labels === undefined && this.labelNames.length === 0) return this.single;
+    const values = labelValuesOf(this.what, this.labelNames, labels === undefined ? {} : labels);
+    return this.find(values) ?? this.factory.findSeries(this, values) as S | undefined;
+  }
+
+  /**
+   * Checks the labels given when a timer starts (a part of the label set; the rest come when it
+   * ends) and returns a function that merges both.
+   * @throws {Error} on a label the metric does not have, or a malformed value.
+   */
+  timerLabels(start: unknown): (end: unknown) => Record<string, string> {
+    if (start !== undefined) {
+      if (start === null || typeof start !== "object") labelValuesOf(this.what, this.labelNames, start);
+      // Only the given labels must be right now; the missing ones may come at the end.
+      const given = Object.keys(start as object);
+      for (const key of given) {
+        if (!this.labelNames.includes(key)) {
+          throw new Error(
+            `${this.what} has no label ${JSON.stringify(key)}; its labels are: ${this.labelNames.join(", ")}`,
+          );
+        }
+      }
+      labelValuesOf(this.what, this.labelNames.filter((n) => given.includes(n)), start);
     }
-    return { labels: encoded, value, timestamp: Date.now() / 1000 };
+    return (end) => {
+      if (end === undefined) return (start ?? {}) as Record<string, string>;
+      if (end === null || typeof end !== "object") labelValuesOf(this.what, this.labelNames, end);
+      return { ...(start as object), ...(end as object) } as Record<string, string>;
+    };
+  }
+
+  /**
+   * The stored form of an exemplar (given, or from the provider), or undefined. Never throws:
+   * it runs after the value was recorded, so an invalid exemplar or a provider that throws
+   * drops the exemplar and counts it instead of failing a call whose retry would double-count.
+   */
+  exemplarOf(value: number, labels: Record<string, string> | undefined): StoredExemplar | undefined {
+    try {
+      const given = labels ?? this.exemplars?.();
+      if (given === undefined) return undefined;
+      const encoded = encodeExemplar(this.what, given);
+      if (encoded !== undefined) return { labels: encoded, value, timestamp: Date.now() / 1000 };
+    } catch {
+      // counted below
+    }
+    this.factory.exemplarDropped();
+    return undefined;
   }
 
   /** The series to show: all, then the overflow series once something folded into it. */

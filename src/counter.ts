@@ -4,8 +4,9 @@
  * @module
  */
 
-import { Family, SeriesBase, type SeriesSize, type StoredExemplar } from "./_family.ts";
+import { type ExemplarProvider, Family, SeriesBase, type SeriesSize, type StoredExemplar } from "./_family.ts";
 import type { Labels } from "./labels.ts";
+import { checkIncrement } from "./_values.ts";
 
 /**
  * One series of a counter, bound to its label values: the hot path.
@@ -26,12 +27,17 @@ export class CounterSeries extends SeriesBase {
   exemplar: StoredExemplar | undefined;
 
   /**
-   * Adds `value` (default 1).
-   * Hot path: a plain add to this thread's shard slot (single writer, so no Atomics).
+   * Adds `value` (default 1), with an optional exemplar (labels such as a trace id).
+   * Hot path: a plain add to this thread's shard slot (single writer, so no Atomics). The
+   * `typeof` test comes first because `"5" >= 0` is true and `+=` would concatenate a string.
+   * An invalid exemplar never makes the call throw: it is dropped and counted.
+   * @throws {TypeError} for an increment that is not a number; nothing is recorded then.
    * @throws {RangeError} for a negative, NaN or infinite increment; nothing is recorded then.
    */
   inc(value: number = 1, exemplar?: Record<string, string>): void {
-    if (!(value >= 0 && value < Infinity)) throw this.badIncrement(value);
+    if (typeof value !== "number" || !(value >= 0 && value < Infinity)) {
+      checkIncrement(`Counter "${this.family.name}"`, value);
+    }
     this.f64[this.slot]! += value;
     if (this.foldSlot >= 0) this.f64[this.foldSlot]!++;
     if (exemplar !== undefined || this.exemplarProvider !== undefined) {
@@ -43,13 +49,6 @@ export class CounterSeries extends SeriesBase {
   /** The current value, summed over all threads. */
   get(): number {
     return this.store.sumShards(this.offset);
-  }
-
-  /** The error for an increment that is negative or not finite. */
-  private badIncrement(value: unknown): Error {
-    return new RangeError(
-      `Counter "${this.family.name}" increment must be a finite number >= 0, got ${String(value)}`,
-    );
   }
 }
 
@@ -64,7 +63,7 @@ export interface CounterOptions<L extends string = string> {
   /** Unit; the name must end with `_<unit>` (before `_total`). @default "" */
   unit?: string;
   /** Exemplar provider for calls that pass no exemplar, or false for none. @default the registry's */
-  exemplars?: import("./_family.ts").ExemplarProvider | false;
+  exemplars?: ExemplarProvider | false;
   /** Called before every render or collect. */
   collect?: (counter: Counter<L>) => void;
 }
@@ -104,16 +103,37 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
   }
 
   /**
-   * Adds to the counter: `inc()`, `inc(2.5)`, `inc(labels)`, `inc(labels, 2.5)`.
+   * Adds to the counter: `inc()`, `inc(2.5)`, `inc(2.5, exemplar)`, `inc(labels)`,
+   * `inc(labels, 2.5)`, `inc(labels, 2.5, exemplar)`. The increment is checked before the
+   * label set, so a call that throws creates no series.
+   * @throws {TypeError} for an increment that is not a number or labels that are not an object.
    * @throws {RangeError} for a negative or non-finite increment.
+   * @throws {Error} on an unknown, missing, too long or malformed label.
    */
-  inc(labelsOrValue?: Labels<L> | number, value?: number): void {
-    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).inc(value);
-    else this.unlabelled().inc(labelsOrValue);
+  inc(labels: Labels<L>, value?: number, exemplar?: Record<string, string>): void;
+  inc(value?: number, exemplar?: Record<string, string>): void;
+  inc(
+    labelsOrValue?: Labels<L> | number,
+    value?: number | Record<string, string>,
+    exemplar?: Record<string, string>,
+  ): void {
+    if (typeof labelsOrValue === "object") {
+      // Checked before the label lookup so that a call that throws creates no series.
+      if (value !== undefined && (typeof value !== "number" || !(value >= 0 && value < Infinity))) {
+        checkIncrement(this.what, value);
+      }
+      this.labels(labelsOrValue).inc(value as number | undefined, exemplar);
+    } else {
+      this.unlabelled().inc(labelsOrValue, value as Record<string, string> | undefined);
+    }
   }
 
-  /** The value of a series (summed over threads); 0 for a series never recorded. */
+  /**
+   * The value of a series (summed over threads); 0 for a label set never recorded, and no
+   * series is created by asking.
+   * @throws {Error} on an unknown, missing or malformed label.
+   */
   get(labels?: Labels<L>): number {
-    return labels === undefined ? this.unlabelled().get() : this.labels(labels).get();
+    return this.existing(labels)?.get() ?? 0;
   }
 }

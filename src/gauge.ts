@@ -6,6 +6,7 @@
 
 import { type ExemplarProvider, Family, SeriesBase, type SeriesSize } from "./_family.ts";
 import type { Labels } from "./labels.ts";
+import { checkGaugeValue, notANumber } from "./_values.ts";
 import { atomicAddFloat, atomicLoadFloat, atomicStoreFloat } from "./storage/atomic_float.ts";
 
 /**
@@ -26,7 +27,7 @@ import { atomicAddFloat, atomicLoadFloat, atomicStoreFloat } from "./storage/ato
  * ```
  */
 export class GaugeSeries extends SeriesBase {
-  /** Sets the value. @throws {TypeError} when `value` is not a number. */
+  /** Sets the value (any number, NaN and infinities included). @throws {TypeError} when `value` is not a number. */
   set(value: number): void {
     if (typeof value !== "number") throw this.notANumber(value);
     if (this.foldSlot >= 0) this.f64[this.foldSlot]!++;
@@ -34,7 +35,7 @@ export class GaugeSeries extends SeriesBase {
     else this.f64[this.shared] = value;
   }
 
-  /** Adds `value` (default 1). */
+  /** Adds `value` (default 1). @throws {TypeError} when `value` is not a number. */
   inc(value: number = 1): void {
     if (typeof value !== "number") throw this.notANumber(value);
     if (this.foldSlot >= 0) this.f64[this.foldSlot]!++;
@@ -42,7 +43,7 @@ export class GaugeSeries extends SeriesBase {
     else this.f64[this.shared]! += value;
   }
 
-  /** Subtracts `value` (default 1). */
+  /** Subtracts `value` (default 1). @throws {TypeError} when `value` is not a number. */
   dec(value: number = 1): void {
     if (typeof value !== "number") throw this.notANumber(value);
     this.inc(-value);
@@ -72,7 +73,7 @@ export class GaugeSeries extends SeriesBase {
 
   /** The error for a value that is not a number. */
   private notANumber(value: unknown): Error {
-    return new TypeError(`Gauge "${this.family.name}" value must be a number, got ${typeof value}`);
+    return notANumber(`Gauge "${this.family.name}"`, "value", value);
   }
 }
 
@@ -126,22 +127,32 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     return super.labels(labels);
   }
 
-  /** Sets the gauge: `set(v)` or `set(labels, v)`. */
+  /**
+   * Sets the gauge: `set(v)` or `set(labels, v)`. The value is checked before the label set,
+   * so a call that throws creates no series.
+   * @throws {TypeError} when the value is not a number.
+   */
   set(labelsOrValue: Labels<L> | number, value?: number): void {
-    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).set(value as number);
-    else this.unlabelled().set(labelsOrValue);
+    if (typeof labelsOrValue === "object") {
+      if (typeof value !== "number") checkGaugeValue(this.what, value, false);
+      this.labels(labelsOrValue).set(value as number);
+    } else this.unlabelled().set(labelsOrValue);
   }
 
-  /** Adds: `inc()`, `inc(v)`, `inc(labels)`, `inc(labels, v)`. */
+  /** Adds: `inc()`, `inc(v)`, `inc(labels)`, `inc(labels, v)`. @throws {TypeError} when the value is not a number. */
   inc(labelsOrValue?: Labels<L> | number, value?: number): void {
-    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).inc(value);
-    else this.unlabelled().inc(labelsOrValue);
+    if (typeof labelsOrValue === "object") {
+      if (typeof value !== "number") checkGaugeValue(this.what, value, true);
+      this.labels(labelsOrValue).inc(value);
+    } else this.unlabelled().inc(labelsOrValue);
   }
 
-  /** Subtracts: `dec()`, `dec(v)`, `dec(labels)`, `dec(labels, v)`. */
+  /** Subtracts: `dec()`, `dec(v)`, `dec(labels)`, `dec(labels, v)`. @throws {TypeError} when the value is not a number. */
   dec(labelsOrValue?: Labels<L> | number, value?: number): void {
-    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).dec(value);
-    else this.unlabelled().dec(labelsOrValue);
+    if (typeof labelsOrValue === "object") {
+      if (typeof value !== "number") checkGaugeValue(this.what, value, true);
+      this.labels(labelsOrValue).dec(value);
+    } else this.unlabelled().dec(labelsOrValue);
   }
 
   /** Sets a series to the current Unix time in seconds. */
@@ -149,13 +160,27 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     (labels === undefined ? this.unlabelled() : this.labels(labels)).setToCurrentTime();
   }
 
-  /** Starts a timer that sets the gauge to the elapsed seconds when called. */
-  startTimer(labels?: Labels<L>): () => number {
-    return (labels === undefined ? this.unlabelled() : this.labels(labels)).startTimer();
+  /**
+   * Starts a timer; the returned function sets the gauge to the elapsed seconds and returns
+   * them. Labels may be given in part at the start and the rest at the end.
+   * @throws {Error} at the start on a label the gauge does not have; at the end on a missing label.
+   */
+  startTimer(labels?: Partial<Labels<L>>): (moreLabels?: Partial<Labels<L>>) => number {
+    const merge = this.timerLabels(labels);
+    const start = performance.now();
+    return (moreLabels?: Partial<Labels<L>>) => {
+      const series = this.labels(merge(moreLabels) as Labels<L>);
+      const seconds = (performance.now() - start) / 1000;
+      series.set(seconds);
+      return seconds;
+    };
   }
 
-  /** The value of a series. */
+  /**
+   * The value of a series; 0 for a label set never recorded, and no series is created by asking.
+   * @throws {Error} on an unknown, missing or malformed label.
+   */
   get(labels?: Labels<L>): number {
-    return (labels === undefined ? this.unlabelled() : this.labels(labels)).get();
+    return this.existing(labels)?.get() ?? 0;
   }
 }

@@ -13,6 +13,7 @@ import {
   type StoredExemplar,
 } from "./_family.ts";
 import type { Labels } from "./labels.ts";
+import { checkObservation } from "./_values.ts";
 
 /** Prometheus' default buckets, in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
@@ -84,13 +85,15 @@ export class HistogramSeries extends SeriesBase {
   }
 
   /**
-   * Records one observation.
+   * Records one observation, with an optional exemplar (labels such as a trace id).
    * Hot path: a linear scan of the (few) bucket bounds, then two plain adds to this
-   * thread's shard slots (single writer).
-   * @throws {RangeError} for NaN; nothing is recorded then.
+   * thread's shard slots (single writer). An invalid exemplar never makes the call throw:
+   * it is dropped and counted.
+   * @throws {TypeError} for a value that is not a number; {RangeError} for NaN; nothing is recorded then.
    */
   observe(value: number, exemplar?: Record<string, string>): void {
-    if (value !== value || typeof value !== "number") throw this.badValue(value);
+    // typeof first: a string would pass the NaN test and be concatenated into the sum.
+    if (typeof value !== "number" || value !== value) checkObservation(`Histogram "${this.family.name}"`, value);
     const upper = this.upper;
     const n = upper.length;
     let bucket = 0;
@@ -140,11 +143,16 @@ export class HistogramSeries extends SeriesBase {
     }
     return out;
   }
+}
 
-  /** The error for an observation that is not a number. */
-  private badValue(value: unknown): Error {
-    return new RangeError(`Histogram "${this.family.name}" observation must be a number, got ${String(value)}`);
-  }
+/** What `Histogram.get()` reads of a series: its count, sum and cumulative buckets. */
+export interface HistogramValue {
+  /** Observations (all threads). */
+  count: number;
+  /** Sum of the observations. */
+  sum: number;
+  /** Cumulative bucket counts, one per upper bound, then `+Inf`. */
+  buckets: number[];
 }
 
 /** Options of `Registry.histogram()`. */
@@ -208,24 +216,64 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
     return super.labels(labels);
   }
 
-  /** Records an observation: `observe(v, exemplar?)` or `observe(labels, v, exemplar?)`. */
+  /**
+   * Records an observation: `observe(v, exemplar?)` or `observe(labels, v, exemplar?)`. The
+   * value is checked before the label set, so a call that throws creates no series.
+   * @throws {TypeError} for a value that is not a number; {RangeError} for NaN.
+   * @throws {Error} on an unknown, missing, too long or malformed label.
+   */
+  observe(labels: Labels<L>, value: number, exemplar?: Record<string, string>): void;
+  observe(value: number, exemplar?: Record<string, string>): void;
   observe(
     labelsOrValue: Labels<L> | number,
     value?: number | Record<string, string>,
     exemplar?: Record<string, string>,
   ): void {
-    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).observe(value as number, exemplar);
-    else this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
+    if (typeof labelsOrValue === "object") {
+      if (typeof value !== "number" || value !== value) checkObservation(this.what, value);
+      this.labels(labelsOrValue).observe(value as number, exemplar);
+    } else this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
   }
 
-  /** Starts a timer; the returned function observes elapsed seconds (labels may be added then). */
-  startTimer(labels?: Labels<L>): (moreLabels?: Partial<Labels<L>>) => number {
+  /**
+   * Starts a timer; the returned function observes the elapsed seconds and returns them.
+   * Labels may be given in part at the start and the rest at the end, as prom-client allows.
+   * @throws {Error} at the start on a label the histogram does not have; at the end on a missing label.
+   *
+   * @example Labels at the start and at the end
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * const duration = registry.histogram({
+   *   name: "http_request_seconds",
+   *   help: "Requests",
+   *   labelNames: ["method", "code"] as const,
+   * });
+   * const end = duration.startTimer({ method: "GET" });
+   * end({ code: "200" });
+   * if (duration.get({ method: "GET", code: "200" }).count !== 1) throw new Error();
+   * ```
+   */
+  startTimer(labels?: Partial<Labels<L>>): (moreLabels?: Partial<Labels<L>>) => number {
+    const merge = this.timerLabels(labels);
     const start = performance.now();
     return (moreLabels?: Partial<Labels<L>>) => {
+      const series = this.labels(merge(moreLabels) as Labels<L>);
       const seconds = (performance.now() - start) / 1000;
-      const all = moreLabels === undefined ? labels : { ...labels, ...moreLabels } as Labels<L>;
-      (all === undefined ? this.unlabelled() : this.labels(all)).observe(seconds);
+      series.observe(seconds);
       return seconds;
     };
+  }
+
+  /**
+   * The count, sum and cumulative buckets of a series; zeros for a label set never recorded,
+   * and no series is created by asking.
+   * @throws {Error} on an unknown, missing or malformed label.
+   */
+  get(labels?: Labels<L>): HistogramValue {
+    const series = this.existing(labels);
+    if (series === undefined) return { count: 0, sum: 0, buckets: new Array(this.upperBounds.length + 1).fill(0) };
+    const buckets = series.buckets();
+    return { count: buckets[buckets.length - 1]!, sum: series.sum(), buckets };
   }
 }

@@ -94,34 +94,55 @@ export function isWellFormed(value: string): boolean {
 }
 
 /**
+ * The longest label value a series takes, in UTF-16 code units (JavaScript's `length`).
+ * A longer value is refused with an error naming the metric and the label, so no request
+ * path or user input can grow the registry's definitions without bound.
+ */
+export const MAX_LABEL_VALUE_LENGTH = 1024;
+
+/**
  * Checks a label set against a metric's label names and returns the values in
  * label-name order. Numbers and booleans are accepted and turned into strings.
+ * Only the object's own properties count: a label named `constructor` that is not set
+ * is missing, not the inherited function.
  *
- * @throws {Error} naming the metric and the unknown, missing or malformed label.
+ * @throws {TypeError} when `labels` is not an object or a value is not a string, number or boolean.
+ * @throws {Error} naming the metric and the unknown, missing, too long or malformed label.
  */
 export function labelValuesOf(
   what: string,
   labelNames: readonly string[],
-  labels: Record<string, unknown>,
+  labels: unknown,
 ): string[] {
-  if (labels === null || typeof labels !== "object") {
-    throw new TypeError(`${what} expects a labels object, got ${labels === null ? "null" : typeof labels}`);
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    const got = labels === null ? "null" : Array.isArray(labels) ? "an array" : typeof labels;
+    throw new TypeError(`${what} expects a labels object, got ${got}`);
   }
-  for (const key of Object.keys(labels)) {
+  const record = labels as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
     if (!labelNames.includes(key)) {
       throw new Error(
-        `${what} has no label "${key}"; its labels are: ${labelNames.length ? labelNames.join(", ") : "(none)"}`,
+        `${what} has no label ${JSON.stringify(key)}; its labels are: ${
+          labelNames.length ? labelNames.join(", ") : "(none)"
+        }`,
       );
     }
   }
   const values: string[] = [];
   for (const name of labelNames) {
-    const value = labels[name];
+    const value = Object.hasOwn(record, name) ? record[name] : undefined;
     if (value === undefined) throw new Error(`${what} is missing label "${name}"`);
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-      throw new TypeError(`${what} label "${name}" must be a string, got ${value === null ? "null" : typeof value}`);
+      throw new TypeError(
+        `${what} label "${name}" must be a string, got ${value === null ? "null" : typeof value}`,
+      );
     }
     const text = String(value);
+    if (text.length > MAX_LABEL_VALUE_LENGTH) {
+      throw new Error(
+        `${what} label "${name}" is ${text.length} characters long; label values are at most ${MAX_LABEL_VALUE_LENGTH}`,
+      );
+    }
     if (!isWellFormed(text)) throw new Error(`${what} label "${name}" is not well-formed Unicode (a lone surrogate)`);
     values.push(text);
   }

@@ -10,6 +10,7 @@ import {
   type FamilyContext,
   type MetricDefinition,
   type MetricType,
+  OVERFLOW_LABEL,
   OVERFLOW_VALUE,
   type SeriesBase,
 } from "./_family.ts";
@@ -88,6 +89,13 @@ const RESERVED_SUFFIXES: Record<MetricType, readonly string[]> = {
 function namesOf(type: MetricType, name: string): string[] {
   const base = type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
   return [name, base, ...RESERVED_SUFFIXES[type].map((s) => base + s)];
+}
+
+/** Throws unless a registration got an options object. */
+function checkOptions(type: MetricType, options: unknown): void {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`Registry.${type}() expects an options object`);
+  }
 }
 
 function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): boolean {
@@ -244,6 +252,7 @@ export class Registry {
    * @throws {Error} on an invalid name, a label named `le`, buckets not strictly increasing.
    */
   histogram<L extends string = never>(options: HistogramOptions<L>): Histogram<L> {
+    checkOptions("histogram", options);
     const buckets = options.buckets ?? DEFAULT_BUCKETS;
     const what = `Histogram "${options.name}"`;
     if (!Array.isArray(buckets) || buckets.length === 0) throw new Error(`${what} buckets must be a non-empty array`);
@@ -267,6 +276,7 @@ export class Registry {
    * @throws {Error} on an invalid name, a label named `quantile`, or bad window options.
    */
   summary<L extends string = never>(options: SummaryOptions<L>): Summary<L> {
+    checkOptions("summary", options);
     const what = `Summary "${options.name}"`;
     const quantiles = options.quantiles ?? DEFAULT_QUANTILES;
     for (const q of quantiles) {
@@ -383,10 +393,11 @@ export class Registry {
   ): AnyFamily {
     const kind = type[0]!.toUpperCase() + type.slice(1);
     if (this.detached) throw new Error(`Registry.${type}() was called after detach()`);
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(`Registry.${type}() expects an options object`);
-    }
+    checkOptions(type, options);
     const { name, help } = options;
+    if (options.labelNames !== undefined && !Array.isArray(options.labelNames)) {
+      throw new TypeError(`${kind} ${JSON.stringify(String(name))} labelNames must be an array of strings`);
+    }
     const labelNames = [...(options.labelNames ?? [])];
     const unit = options.unit ?? "";
     if (!isValidMetricName(name)) {
@@ -404,6 +415,9 @@ export class Registry {
       }
     }
     if (new Set(labelNames).size !== labelNames.length) throw new Error(`${what} has a repeated label name`);
+    if (labelNames.includes(OVERFLOW_LABEL)) {
+      throw new Error(`${what} cannot have a label named "${OVERFLOW_LABEL}": it marks the overflow series`);
+    }
     if (unit !== "") {
       if (!/^[a-zA-Z0-9_:]+$/.test(unit)) throw new Error(`${what} unit ${JSON.stringify(unit)} is not valid`);
       const stem = type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
@@ -526,6 +540,12 @@ export class Registry {
     });
   }
 
+  /** @internal Finds a series any thread made (reading their definitions first); creates none. */
+  findSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
+    this.sync();
+    return family.find(values);
+  }
+
   /** @internal */
   exemplarDropped(): void {
     this.droppedExemplars?.inc();
@@ -573,10 +593,13 @@ export class Registry {
       name: SELF_METRICS.overflow,
       help: "Observations folded into a metric's overflow series because the registry reached maxSeries.",
       labelNames: ["metric"],
+      exemplars: false,
     });
     this.droppedExemplars = this.counter({
       name: SELF_METRICS.exemplarsDropped,
-      help: "Exemplars dropped for exceeding the 128-character label limit.",
+      help: "Exemplars dropped: over the 128-character label limit, not valid, or their provider threw.",
+      // No exemplar provider here: a provider that throws would count its own failure forever.
+      exemplars: false,
     });
   }
 }

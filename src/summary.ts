@@ -6,6 +6,7 @@
 
 import { Family, type FamilyContext, SeriesBase, type SeriesSize } from "./_family.ts";
 import type { Labels } from "./labels.ts";
+import { checkObservation } from "./_values.ts";
 import { sketchAdd, sketchQuantiles, type SketchWindow, sketchWords } from "./storage/quantile_sketch.ts";
 
 /** Default quantiles, as prom-client's. */
@@ -34,9 +35,8 @@ export class SummarySeries extends SeriesBase {
    * @throws {RangeError} for NaN; nothing is recorded then.
    */
   observe(value: number): void {
-    if (value !== value || typeof value !== "number") {
-      throw new RangeError(`Summary "${this.family.name}" observation must be a number, got ${String(value)}`);
-    }
+    // typeof first: a string would pass the NaN test and be concatenated into the sum.
+    if (typeof value !== "number" || value !== value) checkObservation(`Summary "${this.family.name}"`, value);
     const family = this.family as Summary;
     const f64 = this.f64;
     f64[this.slot]!++;
@@ -144,14 +144,44 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
     return super.labels(labels);
   }
 
-  /** Records an observation: `observe(v)` or `observe(labels, v)`. */
+  /**
+   * Records an observation: `observe(v)` or `observe(labels, v)`. The value is checked before
+   * the label set, so a call that throws creates no series.
+   * @throws {TypeError} for a value that is not a number; {RangeError} for NaN.
+   */
+  observe(labels: Labels<L>, value: number): void;
+  observe(value: number): void;
   observe(labelsOrValue: Labels<L> | number, value?: number): void {
-    if (typeof labelsOrValue === "object") this.labels(labelsOrValue).observe(value as number);
-    else this.unlabelled().observe(labelsOrValue);
+    if (typeof labelsOrValue === "object") {
+      if (typeof value !== "number" || value !== value) checkObservation(this.what, value);
+      this.labels(labelsOrValue).observe(value as number);
+    } else this.unlabelled().observe(labelsOrValue);
   }
 
-  /** Starts a timer; the returned function observes the elapsed seconds. */
-  startTimer(labels?: Labels<L>): () => number {
-    return (labels === undefined ? this.unlabelled() : this.labels(labels)).startTimer();
+  /**
+   * Starts a timer; the returned function observes the elapsed seconds and returns them.
+   * Labels may be given in part at the start and the rest at the end.
+   * @throws {Error} at the start on a label the summary does not have; at the end on a missing label.
+   */
+  startTimer(labels?: Partial<Labels<L>>): (moreLabels?: Partial<Labels<L>>) => number {
+    const merge = this.timerLabels(labels);
+    const start = performance.now();
+    return (moreLabels?: Partial<Labels<L>>) => {
+      const series = this.labels(merge(moreLabels) as Labels<L>);
+      const seconds = (performance.now() - start) / 1000;
+      series.observe(seconds);
+      return seconds;
+    };
+  }
+
+  /**
+   * The count and sum of a series (all time) and its quantiles (the window); zeros and NaN
+   * quantiles for a label set never recorded, and no series is created by asking.
+   * @throws {Error} on an unknown, missing or malformed label.
+   */
+  get(labels?: Labels<L>): { count: number; sum: number; quantiles: number[] } {
+    const series = this.existing(labels);
+    if (series === undefined) return { count: 0, sum: 0, quantiles: this.quantileList.map(() => NaN) };
+    return { count: series.count(), sum: series.sum(), quantiles: series.quantiles() };
   }
 }

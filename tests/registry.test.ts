@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { OVERFLOW_VALUE, Registry } from "../mod.ts";
+import { OVERFLOW_LABEL, Registry } from "../mod.ts";
 import { parseExposition } from "./_parse.ts";
 
 describe("Registry registration", () => {
@@ -119,7 +119,7 @@ describe("Recording with bad input", () => {
     const registry = new Registry();
     const h = registry.histogram({ name: "h", help: "h" });
     h.observe(1);
-    assert.throws(() => h.observe(NaN), /Histogram "h" observation must be a number, got NaN/);
+    assert.throws(() => h.observe(NaN), /Histogram "h" observation must not be NaN/);
     assert.equal(h.labels({}).count(), 1);
   });
 
@@ -140,7 +140,8 @@ describe("Cardinality limit", () => {
     const total = samples.reduce((s, x) => s + x.value, 0);
     assert.equal(total, 200, "totals stay exact");
     assert.equal(samples.length, 6, "5 series and the overflow series");
-    const overflow = samples.find((s) => s.labels.user === OVERFLOW_VALUE);
+    const overflow = samples.find((s) => s.labels[OVERFLOW_LABEL] === "true");
+    assert.deepEqual(overflow?.labels, { [OVERFLOW_LABEL]: "true" }, "the overflow series has only its marker label");
     assert.equal(overflow?.value, 190);
     const folds = families.get("atomic_metrics_overflow_observations_total")!.samples.find((s) =>
       s.labels.metric === "req_total"
@@ -158,13 +159,13 @@ describe("Cardinality limit", () => {
     folded.observe(2);
     const text = registry.render();
     assert.match(text, /atomic_metrics_overflow_observations_total\{metric="h"\} 2/);
-    assert.match(text, /h_count\{k="__overflow__"\} 2/);
+    assert.match(text, /h_count\{otel_metric_overflow="true"\} 2/);
   });
 
   it("an unused overflow series is not rendered", () => {
     const registry = new Registry();
     registry.counter({ name: "c_total", help: "c", labelNames: ["k"] as const }).inc({ k: "a" });
-    assert.doesNotMatch(registry.render(), /__overflow__/);
+    assert.doesNotMatch(registry.render(), /otel_metric_overflow/);
   });
 });
 
