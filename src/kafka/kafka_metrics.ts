@@ -1,5 +1,5 @@
 /**
- * The design's 8 Kafka metrics, registered in one call.
+ * The catalog's 8 Kafka metrics (`kafkaCatalog` in `atomic-metrics/catalog`), registered in one call.
  *
  * @module
  */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { context as contextApi, type Span } from "@opentelemetry/api";
+import { type Context, context as contextApi, type Span } from "@opentelemetry/api";
 import { injectKafkaHeaders, type KafkaHeaderObject } from "../otel/kafka_headers.ts";
 import type { KafkaInstrumentation, KafkaInstrumentationOptions } from "./instrumentation_options.ts";
 import { type Instrumenter, instrumenter, patchMethods, startProducerSpan } from "./_instrument.ts";
@@ -31,15 +31,23 @@ export interface KafkaJsProducerLike {
 interface TopicSend {
   topic: string;
   span: Span;
+  context: Context;
   count: number;
   bytes: number;
+}
+
+// A topic of a sendBatch call, found again by the traced message array sent for it.
+interface BatchTopic {
+  send: TopicSend;
+  // The batch's topics that no send took over: the ones the batch itself measures when it settles.
+  unsent: Set<TopicSend>;
 }
 
 // Copies each message with trace headers added: the caller's objects are not modified.
 function tracedMessages(
   messages: readonly KafkaJsProducerMessage[],
   send: TopicSend,
-  ctx: ReturnType<typeof startProducerSpan>["context"],
+  ctx: Context,
 ): KafkaJsProducerMessage[] {
   const traced: KafkaJsProducerMessage[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
@@ -50,9 +58,10 @@ function tracedMessages(
   return traced;
 }
 
+// Records the outcome of `call` for each of `sends`, read when `call` settles.
 async function measured(
   tools: Instrumenter,
-  sends: TopicSend[],
+  sends: Iterable<TopicSend>,
   call: () => Promise<unknown>,
 ): Promise<unknown> {
   const started = performance.now();
@@ -81,7 +90,9 @@ async function measured(
  * Instruments a KafkaJS-style producer in place. Each `send` (and each topic
  * of a `sendBatch`) opens a PRODUCER span `send <topic>` and writes its
  * `traceparent`, `tracestate` and `baggage` into every message's headers
- * (on copies: your message objects are not modified). When the broker
+ * (on copies: your message objects are not modified). Each message is
+ * counted once, also when the client's own `sendBatch` calls `send` per
+ * topic, as `@confluentinc/kafka-javascript` does. When the broker
  * acknowledges, `kafka_messages_sent_total`, `kafka_bytes_sent_total` (the
  * values' bytes) and `kafka_produce_latency_ms` (call to acknowledgement)
  * are recorded; when it fails, `kafka_errors_total{operation="produce"}` is
@@ -112,15 +123,32 @@ export function instrumentKafkaJsProducer(
   options: KafkaInstrumentationOptions,
 ): KafkaInstrumentation {
   const tools = instrumenter(options);
+  // The topics of sendBatch calls in flight, by the traced message array made for each. A client whose
+  // sendBatch calls this.send() per topic (@confluentinc/kafka-javascript does) passes that array back in:
+  // the instrumented send then measures that topic instead of tracing and counting its messages again.
+  const batchTopics = new WeakMap<readonly KafkaJsProducerMessage[], BatchTopic>();
   const restore = patchMethods(producer, "producer", {
     send: (original) =>
       function send(this: unknown, record: Parameters<KafkaJsProducerLike["send"]>[0]): Promise<unknown> {
         if (typeof record !== "object" || record === null || !Array.isArray(record.messages)) {
           return (original as KafkaJsProducerLike["send"]).call(this, record);
         }
+        const batchTopic = batchTopics.get(record.messages);
+        if (batchTopic !== undefined) {
+          // Already traced by sendBatch: keep its span and headers, and measure this topic here, where its
+          // own acknowledgement or failure is known.
+          batchTopics.delete(record.messages);
+          batchTopic.unsent.delete(batchTopic.send);
+          const { context } = batchTopic.send;
+          return measured(
+            tools,
+            [batchTopic.send],
+            () => contextApi.with(context, () => (original as KafkaJsProducerLike["send"]).call(this, record)),
+          );
+        }
         const topic = String(record.topic);
         const { span, context } = startProducerSpan(tools.tracer, topic, record.messages.length);
-        const send: TopicSend = { topic, span, count: record.messages.length, bytes: 0 };
+        const send: TopicSend = { topic, span, context, count: record.messages.length, bytes: 0 };
         const traced = { ...record, messages: tracedMessages(record.messages, send, context) };
         return measured(
           tools,
@@ -133,17 +161,19 @@ export function instrumentKafkaJsProducer(
         if (typeof batch !== "object" || batch === null || !Array.isArray(batch.topicMessages)) {
           return (original as KafkaJsProducerLike["sendBatch"]).call(this, batch);
         }
-        const sends: TopicSend[] = [];
+        const unsent = new Set<TopicSend>();
         const topicMessages = batch.topicMessages.map((entry) => {
           const messages = Array.isArray(entry.messages) ? entry.messages : [];
           const topic = String(entry.topic);
           const { span, context } = startProducerSpan(tools.tracer, topic, messages.length);
-          const send: TopicSend = { topic, span, count: messages.length, bytes: 0 };
-          sends.push(send);
-          return { ...entry, messages: tracedMessages(messages, send, context) };
+          const send: TopicSend = { topic, span, context, count: messages.length, bytes: 0 };
+          const traced = tracedMessages(messages, send, context);
+          unsent.add(send);
+          batchTopics.set(traced, { send, unsent });
+          return { ...entry, messages: traced };
         });
         const traced = { ...batch, topicMessages };
-        return measured(tools, sends, () => (original as KafkaJsProducerLike["sendBatch"]).call(this, traced));
+        return measured(tools, unsent, () => (original as KafkaJsProducerLike["sendBatch"]).call(this, traced));
       } as (...args: never[]) => unknown,
   });
   return { restore };

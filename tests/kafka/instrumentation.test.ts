@@ -39,6 +39,32 @@ function fakeKafkaJsProducer(outcome: () => Promise<unknown>) {
   };
 }
 
+type FakeRecord = { topic: string; messages: { value?: unknown; headers?: KafkaHeaderObject | undefined }[] };
+
+// Like @confluentinc/kafka-javascript's KafkaJS producer: sendBatch() calls this.send() once per topic, so an
+// instrumented send() is reached from inside an instrumented sendBatch(). `outcome` answers each topic's send.
+function delegatingKafkaJsProducer(outcome: (record: FakeRecord) => Promise<unknown>) {
+  const records: FakeRecord[] = [];
+  return {
+    records,
+    async send(record: FakeRecord) {
+      records.push(record);
+      return await outcome(record);
+    },
+    async sendBatch(batch: { topicMessages?: FakeRecord[] }) {
+      const sent: Promise<unknown>[] = [];
+      for (const topicMessage of batch.topicMessages ?? []) sent.push(this.send(topicMessage));
+      return (await Promise.all(sent)).flat();
+    },
+  };
+}
+
+function histogramCount(registry: Registry, name: string, labels: Record<string, string>): number {
+  const family = registry.collect().find((m) => m.name === name);
+  const series = family?.series.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return series?.count ?? 0;
+}
+
 // A node-rdkafka KafkaConsumer with nothing assigned whose consume(n, callback) answers through `answer`.
 function fakeRdkafkaConsumer(answer: (callback: (error: unknown, messages: unknown[]) => void) => void) {
   return {
@@ -87,7 +113,7 @@ describe("Kafka instrumentation with fake clients", () => {
     );
   });
 
-  it("instrumentKafkaJsProducer sendBatch opens one PRODUCER span per topic and counts per topic", async () => {
+  it("instrumentKafkaJsProducer sendBatch opens one PRODUCER span per topic and counts per topic when sendBatch does not call send", async () => {
     const registry = new Registry();
     const { exporter, tracer } = inMemoryTracer();
     const producer = fakeKafkaJsProducer(() => Promise.resolve([]));
@@ -103,6 +129,65 @@ describe("Kafka instrumentation with fake clients", () => {
     assert.equal(metrics.bytesSent.get({ topic: "a" }), 3);
     assert.equal(metrics.bytesSent.get({ topic: "b" }), 3);
     assert.deepEqual(exporter.getFinishedSpans().map((s) => s.name).sort(), ["send a", "send b"]);
+  });
+
+  it("instrumentKafkaJsProducer sendBatch counts each message once and opens one PRODUCER span per topic when sendBatch calls send", async () => {
+    const registry = new Registry();
+    const { exporter, tracer } = inMemoryTracer();
+    const producer = delegatingKafkaJsProducer(() => Promise.resolve([]));
+    instrumentKafkaJsProducer(producer, { registry, tracer });
+    await producer.sendBatch({
+      topicMessages: [
+        { topic: "a", messages: [{ value: "1" }, { value: "22" }] },
+        { topic: "b", messages: [{ value: "333" }] },
+      ],
+    });
+    const metrics = kafkaMetrics(registry);
+    assert.equal(metrics.messagesSent.get({ topic: "a" }), 2);
+    assert.equal(metrics.messagesSent.get({ topic: "b" }), 1);
+    assert.equal(metrics.bytesSent.get({ topic: "a" }), 3);
+    assert.equal(metrics.bytesSent.get({ topic: "b" }), 3);
+    assert.equal(histogramCount(registry, "kafka_produce_latency_ms", { topic: "a" }), 1);
+    assert.equal(histogramCount(registry, "kafka_produce_latency_ms", { topic: "b" }), 1);
+    const spans = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.PRODUCER);
+    assert.deepEqual(spans.map((s) => s.name).sort(), ["send a", "send b"]);
+    for (const span of spans) {
+      assert.equal(span.parentSpanContext, undefined, `${span.name} is not nested in another PRODUCER span`);
+      const record = producer.records.find((r) => `send ${r.topic}` === span.name)!;
+      for (const message of record.messages) {
+        assert.equal(
+          message.headers?.["traceparent"],
+          `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`,
+        );
+      }
+    }
+  });
+
+  it("instrumentKafkaJsProducer sendBatch counts the topic that failed as an error and the other as sent when sendBatch calls send", async () => {
+    const registry = new Registry();
+    const { exporter, tracer } = inMemoryTracer();
+    const failure = Object.assign(new Error("Broker: Unknown topic or partition"), { code: 3 });
+    const producer = delegatingKafkaJsProducer((record) =>
+      record.topic === "missing" ? Promise.reject(failure) : Promise.resolve([])
+    );
+    instrumentKafkaJsProducer(producer, { registry, tracer });
+    await assert.rejects(
+      producer.sendBatch({
+        topicMessages: [
+          { topic: "ok", messages: [{ value: "1" }] },
+          { topic: "missing", messages: [{ value: "22" }] },
+        ],
+      }),
+      (error) => error === failure,
+    );
+    const metrics = kafkaMetrics(registry);
+    assert.equal(metrics.messagesSent.get({ topic: "ok" }), 1);
+    assert.equal(metrics.messagesSent.get({ topic: "missing" }), 0);
+    assert.equal(metrics.errors.get({ operation: "produce", error_type: "ERR_UNKNOWN_TOPIC_OR_PART" }), 1);
+    const spans = exporter.getFinishedSpans();
+    assert.deepEqual(spans.map((s) => s.name).sort(), ["send missing", "send ok"]);
+    assert.equal(spans.find((s) => s.name === "send ok")?.status.code, SpanStatusCode.UNSET);
+    assert.equal(spans.find((s) => s.name === "send missing")?.status.code, SpanStatusCode.ERROR);
   });
 
   it("instrumentKafkaJsConsumer re-throws a handler's error unchanged, counts it and marks the span", async () => {

@@ -26,7 +26,7 @@ before(async () => {
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({
-    topics: ["kjs-roundtrip", "kjs-lag", "kjs-batch"].map((topic) => ({
+    topics: ["kjs-roundtrip", "kjs-lag", "kjs-batch", "kjs-send-batch-a", "kjs-send-batch-b"].map((topic) => ({
       topic,
       numPartitions: 1,
       replicationFactor: 1,
@@ -48,10 +48,10 @@ async function connectedProducer(config: Record<string, unknown> = {}) {
   return producer;
 }
 
-async function subscribedConsumer(groupId: string, topic: string) {
+async function subscribedConsumer(groupId: string, ...topics: string[]) {
   const consumer = kafka.consumer({ kafkaJS: { groupId, fromBeginning: true } });
   await consumer.connect();
-  await consumer.subscribe({ topics: [topic] });
+  await consumer.subscribe({ topics });
   disconnects.push(() => consumer.disconnect());
   return consumer;
 }
@@ -122,6 +122,66 @@ describe("KafkaJS-compatible API against a real broker", () => {
       consumerSpans.map((s) => s.spanContext().spanId).sort(),
       "each handler ran inside its CONSUMER span",
     );
+    await consumer.disconnect();
+  });
+
+  it("instrumentKafkaJsProducer sendBatch to 2 topics counts each message once, opens one PRODUCER span per topic, and parents each topic's consumer spans on it", async () => {
+    const registry = new Registry();
+    const topics = ["kjs-send-batch-a", "kjs-send-batch-b"] as const;
+    const values: Record<string, string[]> = {
+      [topics[0]]: payloads(3, "batch-a"),
+      [topics[1]]: payloads(4, "batch-b"),
+    };
+    const producer = await connectedProducer();
+    instrumentKafkaJsProducer(producer, { registry, tracer: tracing.tracer });
+    const root = tracing.tracer.startSpan("request");
+    await context.with(
+      trace.setSpan(context.active(), root),
+      () =>
+        producer.sendBatch({
+          topicMessages: topics.map((topic) => ({ topic, messages: values[topic]!.map((value) => ({ value })) })),
+        }),
+    );
+    root.end();
+
+    const consumer = await subscribedConsumer("kjs-send-batch-group", ...topics);
+    instrumentKafkaJsConsumer(consumer, { registry, tracer: tracing.tracer });
+    const received: { topic: string; value: string }[] = [];
+    void consumer.run({
+      eachMessage: ({ topic, message }) => {
+        received.push({ topic, value: String(message.value) });
+        return Promise.resolve();
+      },
+    });
+    await waitFor("7 messages", () => received.length >= 7);
+    // A CONSUMER span ends after its handler returned: wait for all 7 before reading them.
+    await waitFor(
+      "7 consumer spans",
+      () => topics.reduce((sum, topic) => sum + spansNamed(tracing.exporter, `process ${topic}`).length, 0) >= 7,
+    );
+
+    const metrics = kafkaMetrics(registry);
+    for (const topic of topics) {
+      const sent = values[topic]!;
+      assert.deepEqual(received.filter((r) => r.topic === topic).map((r) => r.value), sent);
+      assert.equal(metrics.messagesSent.get({ topic }), sent.length, `${topic}: each message counted once`);
+      assert.equal(metrics.bytesSent.get({ topic }), sent.reduce((sum, value) => sum + utf8Bytes(value), 0));
+      assert.equal(histogramCount(registry, "kafka_produce_latency_ms", { topic }), 1);
+      assert.equal(metrics.messagesReceived.get({ topic, partition: "0" }), sent.length);
+
+      const producerSpans = spansNamed(tracing.exporter, `send ${topic}`);
+      assert.equal(producerSpans.length, 1, `${topic}: one PRODUCER span`);
+      const producerSpan = producerSpans[0]!;
+      assert.equal(producerSpan.kind, SpanKind.PRODUCER);
+      assert.equal(producerSpan.parentSpanContext?.spanId, root.spanContext().spanId);
+      assert.equal(producerSpan.attributes["messaging.batch.message_count"], sent.length);
+      const consumerSpans = spansNamed(tracing.exporter, `process ${topic}`);
+      assert.equal(consumerSpans.length, sent.length);
+      for (const span of consumerSpans) {
+        assert.equal(span.parentSpanContext?.spanId, producerSpan.spanContext().spanId, `${topic}: parent`);
+        assert.equal(span.spanContext().traceId, root.spanContext().traceId);
+      }
+    }
     await consumer.disconnect();
   });
 
