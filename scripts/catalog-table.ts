@@ -47,7 +47,7 @@ export function normalizeMarkdown(text: string): string {
 }
 
 /**
- * The catalog as Markdown, markers included: one table per group of the design,
+ * The catalog as Markdown, markers included: one table per catalog group,
  * then the standard process metrics that `systemMetrics()` adds.
  */
 export function catalogTable(): string {

@@ -24,7 +24,7 @@ export interface CatalogEntry {
   readonly help: string;
   /** OpenMetrics unit; set only when the metric name ends in it. */
   readonly unit?: string;
-  /** The design's section the metric belongs to. */
+  /** The group the metric belongs to: the stream processor, Kafka, the state backend or the system. */
   readonly group: CatalogGroup;
 }
 
@@ -60,7 +60,7 @@ export const millisecondBuckets: readonly number[] = Object.freeze([
 ]);
 
 /**
- * The 10 stream-processor (application) metrics of the design.
+ * The catalog's 10 stream-processor (application) metrics.
  *
  * @example Every stream-processor metric is prefixed
  * ```ts
@@ -148,7 +148,7 @@ export const streamProcessorCatalog: readonly CatalogEntry[] = Object.freeze(
 );
 
 /**
- * The 8 Kafka source/sink metrics of the design. The Kafka instrumentation
+ * The catalog's 8 Kafka source/sink metrics. The Kafka instrumentation
  * (`atomic-metrics/kafka`) registers them; they are listed here so the
  * catalog, the README table and the dashboards share one definition.
  *
@@ -223,7 +223,7 @@ export const kafkaCatalog: readonly CatalogEntry[] = Object.freeze(
 );
 
 /**
- * The 7 state-backend metrics of the design.
+ * The catalog's 7 state-backend metrics.
  *
  * @example Cache counters are labelled by tier
  * ```ts
@@ -290,7 +290,7 @@ export const stateBackendCatalog: readonly CatalogEntry[] = Object.freeze(
 );
 
 /**
- * The 4 system metrics of the design.
+ * The catalog's 4 system metrics.
  *
  * @example The CPU ratio is a gauge
  * ```ts
@@ -335,7 +335,7 @@ export const systemCatalog: readonly CatalogEntry[] = Object.freeze(
 );
 
 /**
- * Standard process metrics beyond the design's 29, registered by
+ * Standard process metrics beyond the catalog's 29, registered by
  * `systemMetrics()` under the names community dashboards expect
  * (prom-client and client_golang use the same). Event-loop lag keeps
  * prom-client's name `nodejs_eventloop_lag_seconds` on every runtime so the
@@ -388,8 +388,8 @@ export const standardProcessCatalog: readonly CatalogEntry[] = Object.freeze(
 );
 
 /**
- * The design's complete catalog: 29 metrics in the order of its tables
- * (stream processor, Kafka, state backend, system).
+ * The complete catalog: 29 metrics, grouped in this order: stream
+ * processor, Kafka, state backend, system.
  *
  * @example 29 metrics with unique names
  * ```ts

@@ -1,6 +1,6 @@
 /**
- * The stream processor's metrics catalog (`atomic-metrics/catalog`): the 29
- * metrics of the design as data, typed kits that register them, and portable
+ * The stream processor's metrics catalog (`atomic-metrics/catalog`): 29
+ * metrics as data, typed kits that register them, and portable
  * process metrics that work on every runtime (Node, Deno, Bun).
  *
  * @example Instrument a stream processor

@@ -1,7 +1,7 @@
 /**
- * A span handle that ends its span exactly once — on `end()` or when a
- * `using` block leaves — and can time the span into a histogram: the
- * TypeScript form of the design's `SpanGuard`.
+ * {@linkcode startSpan} and its {@linkcode SpanHandle}: a started span that
+ * ends exactly once — on `end()` or when a `using` block leaves — and can
+ * time itself into a histogram.
  *
  * @module
  */
