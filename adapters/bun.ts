@@ -16,21 +16,37 @@
  */
 
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
-import { listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
+import {
+  internalError,
+  listenOptions,
+  type MetricsServer,
+  reportError,
+  requireHost,
+  type ServeOptions,
+} from "../src/http/serve_options.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
 // The slice of the Bun namespace used here, read from globalThis so the file
 // also type-checks outside Bun.
 interface BunServe {
-  serve(options: { port: number; hostname: string; fetch: FetchHandler }): {
+  serve(options: {
+    port: number;
+    hostname: string;
+    development: boolean;
+    fetch: FetchHandler;
+    error: (error: unknown) => Response;
+  }): {
     port: number;
     stop(closeActiveConnections?: boolean): Promise<void> | void;
   };
 }
 
 /**
- * Starts a `Bun.serve` server that answers with `metricsHandler`.
+ * Starts a `Bun.serve` server that answers with `metricsHandler`. A request
+ * without a `Host` header, or with one that is no URL host, answers 400 with a
+ * short plain body; Bun's development error page is never served and nothing
+ * is logged per request.
  *
  * @param options The registry, `port` (default 9090; 0 picks a free one), `hostname` (default "0.0.0.0") and the handler's options.
  * @returns The running server, with its actual port and a `close()`.
@@ -51,7 +67,17 @@ export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const bun = (globalThis as { Bun?: BunServe }).Bun;
   if (bun === undefined) throw new Error('The "atomic-metrics/bun" adapter needs the Bun runtime');
-  const server = bun.serve({ port, hostname, fetch: metricsHandler(registry, handlerOptions) });
+  const server = bun.serve({
+    port,
+    hostname,
+    // Bun's development mode answers a failure with an HTML page of paths and source lines and logs a stack.
+    development: false,
+    fetch: requireHost(metricsHandler(registry, handlerOptions)),
+    error: (error) => {
+      reportError(handlerOptions.onError, error);
+      return internalError();
+    },
+  });
   return {
     port: server.port,
     hostname,

@@ -17,7 +17,14 @@
  */
 
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
-import { listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
+import {
+  internalError,
+  listenOptions,
+  type MetricsServer,
+  reportError,
+  requireHost,
+  type ServeOptions,
+} from "../src/http/serve_options.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
@@ -25,13 +32,20 @@ export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 // also type-checks outside Deno.
 interface DenoServe {
   serve(
-    options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
+    options: {
+      port: number;
+      hostname: string;
+      onListen?: (address: { port: number }) => void;
+      onError?: (error: unknown) => Response;
+    },
     handler: FetchHandler,
   ): { addr: { port: number }; shutdown(): Promise<void> };
 }
 
 /**
- * Starts a `Deno.serve` server that answers with `metricsHandler`.
+ * Starts a `Deno.serve` server that answers with `metricsHandler`. A request
+ * without a `Host` header, or with one that is no URL host, answers 400 with a
+ * short plain body; nothing is logged per request.
  *
  * @param options The registry, `port` (default 9090; 0 picks a free one), `hostname` (default "0.0.0.0") and the handler's options.
  * @returns The running server, with its actual port and a `close()`.
@@ -52,6 +66,12 @@ export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const deno = (globalThis as { Deno?: DenoServe }).Deno;
   if (deno === undefined) throw new Error('The "atomic-metrics/deno" adapter needs the Deno runtime');
-  const server = deno.serve({ port, hostname, onListen: () => {} }, metricsHandler(registry, handlerOptions));
+  const handler = requireHost(metricsHandler(registry, handlerOptions));
+  // Deno's default onError logs a stack per failed request; ours answers a plain 500 and tells only the user's onError.
+  const onError = (error: unknown): Response => {
+    reportError(handlerOptions.onError, error);
+    return internalError();
+  };
+  const server = deno.serve({ port, hostname, onListen: () => {}, onError }, handler);
   return { port: server.addr.port, hostname, close: () => server.shutdown() };
 }

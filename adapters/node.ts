@@ -19,13 +19,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
-import { listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
+import { badRequest, listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
 /**
  * Bridges a fetch-style handler to a `node:http` request listener. The request
- * body is not read: the metrics endpoint answers GET and HEAD only.
+ * body is not read: the metrics endpoint answers GET and HEAD only. A request
+ * without a `Host` header, with one that is no URL host, or with a method
+ * `fetch` cannot represent (TRACE, CONNECT) answers 400 with a short plain body.
  *
  * @param handler The fetch-style handler.
  * @returns A listener for `http.createServer`.
@@ -46,16 +48,14 @@ export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
  */
 export function toNodeListener(handler: FetchHandler): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
-    let fetchRequest: Request;
+    let fetchRequest: Request | undefined;
     try {
       fetchRequest = toRequest(request);
     } catch {
-      // A Host header that is no URL host, or a method fetch forbids (TRACE, CONNECT).
-      response.statusCode = 400;
-      response.end();
-      return;
+      // A method fetch forbids (TRACE, CONNECT): answered below as a missing or bad Host is.
     }
-    handler(fetchRequest)
+    const pending = fetchRequest === undefined ? Promise.resolve(badRequest()) : handler(fetchRequest);
+    pending
       .then(async (answer) => {
         const body = request.method === "HEAD" || answer.body === null
           ? undefined
@@ -72,18 +72,30 @@ export function toNodeListener(handler: FetchHandler): (request: IncomingMessage
   };
 }
 
-function toRequest(request: IncomingMessage): Request {
+// undefined when the request has no Host, or one no URL can hold: there is no URL to give the handler.
+function toRequest(request: IncomingMessage): Request | undefined {
+  const host = request.headers.host;
+  if (host === undefined || host.trim() === "") return undefined;
+  const target = request.url ?? "/";
+  let url: URL;
+  try {
+    // Joined as text, not resolved against a base, so "//metrics" stays a path as Deno and Bun keep it.
+    url = target.startsWith("/") ? new URL(`http://${host}${target}`) : new URL(target, `http://${host}`);
+  } catch {
+    return undefined;
+  }
   const headers = new Headers();
   for (const [name, value] of Object.entries(request.headers)) {
     if (typeof value === "string") headers.set(name, value);
     else if (Array.isArray(value)) { for (const item of value) headers.append(name, item); }
   }
-  const url = new URL(request.url ?? "/", `http://${request.headers.host ?? "localhost"}`);
   return new Request(url, { method: request.method ?? "GET", headers });
 }
 
 /**
- * Starts a `node:http` server that answers with {@linkcode metricsHandler}.
+ * Starts a `node:http` server that answers with {@linkcode metricsHandler}. A
+ * request without a `Host` header, or with one that is no URL host, answers
+ * 400 with a short plain body.
  *
  * @param options The registry, `port` (default 9090; 0 picks a free one), `hostname` (default "0.0.0.0") and the handler's options.
  * @returns The running server, with its actual port and a `close()`.
@@ -100,7 +112,8 @@ function toRequest(request: IncomingMessage): Request {
  */
 export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
-  const server = createServer(toNodeListener(metricsHandler(registry, handlerOptions)));
+  // The listener answers a missing Host itself, with the same plain 400 as Deno and Bun.
+  const server = createServer({ requireHostHeader: false }, toNodeListener(metricsHandler(registry, handlerOptions)));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, hostname, () => {

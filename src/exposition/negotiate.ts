@@ -37,9 +37,16 @@ const OFFERS: readonly Offer[] = [
   { format: "openmetrics", type: "application", subtype: "openmetrics-text", version: "1.0.0" },
 ];
 
-function parseQuality(text: string): number {
-  const q = Number(text);
-  return Number.isFinite(q) && q >= 0 && q <= 1 ? q : 1;
+// RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
+/**
+ * The weight of one header entry: 1 without a `q` parameter, its qvalue
+ * otherwise, or `undefined` when a `q` parameter is not a qvalue (`q=-1`,
+ * `q=abc`, `q=1.5`, `q=`, `q=0.1234`), which makes the whole entry ignored.
+ */
+function parseQuality(text: string): number | undefined {
+  return QVALUE.test(text) ? Number(text) : undefined;
 }
 
 function unquote(text: string): string {
@@ -53,15 +60,15 @@ function parseMediaRanges(accept: string): MediaRange[] {
     const slash = mediaType.indexOf("/");
     if (slash <= 0) continue;
     const params = new Map<string, string>();
-    let q = 1;
+    let q: number | undefined = 1;
     for (const paramText of paramTexts) {
       const equals = paramText.indexOf("=");
-      if (equals <= 0) continue;
-      const key = paramText.slice(0, equals).trim().toLowerCase();
-      const value = unquote(paramText.slice(equals + 1).trim());
+      const key = (equals === -1 ? paramText : paramText.slice(0, equals)).trim().toLowerCase();
+      const value = equals === -1 ? "" : paramText.slice(equals + 1).trim();
       if (key === "q") q = parseQuality(value);
-      else params.set(key, value);
+      else if (key !== "" && equals !== -1) params.set(key, unquote(value));
     }
+    if (q === undefined) continue;
     ranges.push({
       type: mediaType.slice(0, slash).trim().toLowerCase(),
       subtype: mediaType.slice(slash + 1).trim().toLowerCase(),
@@ -102,7 +109,11 @@ function offerQuality(ranges: readonly MediaRange[], offer: Offer): number {
  * chosen only when the client ranks it above the Prometheus text format
  * 0.0.4, as Prometheus' own header does
  * (`application/openmetrics-text;version=1.0.0,…,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`);
- * anything else, a missing header included, gets the text format.
+ * anything else, a missing header included, gets the text format. A range
+ * with `q=0` refuses its formats; when every format is refused the text
+ * format is served anyway (RFC 9110 §12.5.1 lets a server disregard the
+ * header rather than answer 406). A range whose q-value is not an RFC 9110
+ * qvalue (`q=-1`, `q=abc`, `q=1.5`, `q=`, `q=0.1234`) is ignored.
  *
  * @param accept The request's `Accept` header, or `null` when absent.
  * @returns `"openmetrics"` or `"prometheus"`.
@@ -133,9 +144,14 @@ export function negotiateFormat(accept: string | null): Format {
 }
 
 /**
- * Decides whether to gzip a response for an `Accept-Encoding` header:
- * `gzip` (or `x-gzip`, or `*` when gzip is not named) with a non-zero
- * q-value allows it; `gzip;q=0` forbids it.
+ * Decides whether to gzip a response for an `Accept-Encoding` header (RFC
+ * 9110 §12.5.3). gzip is chosen whenever the client accepts it: `gzip` or
+ * `x-gzip` named with a non-zero q-value, or not named and `*` with a non-zero
+ * q-value. Otherwise the response goes without a content coding, also when
+ * `identity;q=0` or `*;q=0` refuses that too, since the RFC has a server send
+ * an uncoded response when none it can produce is acceptable. An entry whose
+ * q-value is not an RFC 9110 qvalue (`q=-1`, `q=abc`, `q=1.5`, `q=`,
+ * `q=0.1234`) is ignored.
  *
  * @param acceptEncoding The request's `Accept-Encoding` header, or `null`.
  * @returns `"gzip"` or `"identity"`.
@@ -146,6 +162,8 @@ export function negotiateFormat(accept: string | null): Format {
  *
  * if (negotiateEncoding("gzip, deflate") !== "gzip") throw new Error();
  * if (negotiateEncoding("gzip;q=0, *") !== "identity") throw new Error();
+ * if (negotiateEncoding("identity;q=0, *") !== "gzip") throw new Error();
+ * if (negotiateEncoding("gzip;q=abc") !== "identity") throw new Error();
  * if (negotiateEncoding(null) !== "identity") throw new Error();
  * ```
  */
@@ -156,13 +174,15 @@ export function negotiateEncoding(acceptEncoding: string | null): ContentEncodin
   for (const part of acceptEncoding.split(",")) {
     const [codingText = "", ...paramTexts] = part.split(";");
     const coding = codingText.trim().toLowerCase();
-    let q = 1;
+    let q: number | undefined = 1;
     for (const paramText of paramTexts) {
-      const [key = "", value = ""] = paramText.split("=");
-      if (key.trim().toLowerCase() === "q") q = parseQuality(value.trim());
+      const equals = paramText.indexOf("=");
+      const key = (equals === -1 ? paramText : paramText.slice(0, equals)).trim().toLowerCase();
+      if (key === "q") q = parseQuality(equals === -1 ? "" : paramText.slice(equals + 1).trim());
     }
+    if (q === undefined) continue;
     if (coding === "gzip" || coding === "x-gzip") gzipQuality = Math.max(gzipQuality ?? 0, q);
-    else if (coding === "*") wildcardQuality = q;
+    else if (coding === "*") wildcardQuality = Math.max(wildcardQuality ?? 0, q);
   }
   const quality = gzipQuality ?? wildcardQuality ?? 0;
   return quality > 0 ? "gzip" : "identity";

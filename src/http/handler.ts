@@ -15,6 +15,7 @@ import {
   PROMETHEUS_CONTENT_TYPE,
 } from "../exposition/negotiate.ts";
 import type { Format } from "../registry.ts";
+import { badRequest, internalError, reportError } from "./serve_options.ts";
 
 /**
  * What {@linkcode metricsHandler} needs from a registry: a synchronous
@@ -48,13 +49,17 @@ export interface BasicAuth {
 /** Options of {@linkcode metricsHandler}. */
 export interface MetricsHandlerOptions {
   /**
-   * Path of the metrics endpoint; `GET` and `HEAD` only.
+   * Path of the metrics endpoint; `GET` and `HEAD` only. It is compared with
+   * the request URL's pathname, so it is written as that pathname is:
+   * percent-encoded (`"/m%C3%A9triques"`), without query, fragment or dot
+   * segments. A path no request can match is refused when the handler is made.
    * @default {"/metrics"}
    */
   path?: string;
   /**
    * Path of the health endpoint, which answers JSON
-   * `{ status, uptimeSeconds, ready }` without authentication.
+   * `{ status, uptimeSeconds, ready }` without authentication; written as
+   * `path` is.
    * @default {"/health"}
    */
   healthPath?: string;
@@ -85,7 +90,12 @@ export interface MetricsHandlerOptions {
    * @default {true}
    */
   selfMetrics?: boolean;
-  /** Called with the error when a render throws (the response is then 500). */
+  /**
+   * Called with the error when a render throws (the response is then 500);
+   * the adapters' `serve()` also calls it for any other failure while
+   * answering, which then gets a plain 500. Nothing is logged either way. A
+   * callback that throws is ignored.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -191,9 +201,21 @@ function authenticator(auth: BearerAuth | BasicAuth): Authenticator {
   };
 }
 
+// A request is routed by its URL's pathname, which the URL parser gives
+// percent-encoded, without query or fragment, with dot segments resolved and
+// backslashes turned into slashes. A path the same parser would rewrite can
+// never equal a request's pathname, so it is refused up front.
 function checkPath(option: string, value: string): void {
   if (typeof value !== "string" || !value.startsWith("/")) {
     throw new Error(`Option "${option}" must be a path starting with "/"; got ${JSON.stringify(value)}`);
+  }
+  const pathname = new URL(`http://localhost${value}`).pathname;
+  if (pathname !== value) {
+    throw new Error(
+      `Option "${option}" is ${JSON.stringify(value)}, which no request can match: a request's path is compared ` +
+        `as its URL pathname (percent-encoded, without query or fragment, dot segments resolved), ` +
+        `here ${JSON.stringify(pathname)}`,
+    );
   }
 }
 
@@ -230,11 +252,16 @@ async function isReady(ready: (() => boolean | Promise<boolean>) | undefined): P
  * `WWW-Authenticate` unless the right credentials come, compared in constant
  * time. A render that throws answers 500, is counted in
  * `atomic_metrics_scrape_errors_total`, and later scrapes are served as usual.
+ * A request whose URL is not valid (a server built it from a malformed `Host`)
+ * answers 400 with a short plain body.
  *
  * @param registry The registry (or any {@linkcode MetricsSource}) to expose.
  * @param options Paths, authentication, readiness and format options.
  * @returns A handler from `Request` to `Promise<Response>`.
- * @throws {Error} When a path does not start with "/" or `auth` is incomplete.
+ * @throws {Error} When a path does not start with "/" or can never equal a
+ * request's URL pathname (it must be written percent-encoded, without query or
+ * fragment, dot segments or backslashes: `"/m%C3%A9triques"`, not
+ * `"/métriques"`), or when `auth` is incomplete.
  *
  * @example Serve a registry's exposition
  * ```ts
@@ -300,7 +327,7 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
       text = chosen === "openmetrics" ? registry.render("openmetrics") : registry.render();
     } catch (error) {
       metrics?.errors.inc();
-      onError?.(error);
+      reportError(onError, error);
       return textResponse(500, "Metrics render failed\n");
     }
     const encoding: ContentEncoding = compression && hasCompressionStream
@@ -324,12 +351,29 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
     return new Response(body, init);
   }
 
-  return async (request: Request): Promise<Response> => {
-    const { pathname } = new URL(request.url);
+  async function answer(request: Request): Promise<Response> {
+    let pathname: string;
+    try {
+      ({ pathname } = new URL(request.url));
+    } catch {
+      // Bun hands over "/metrics" or "http://[::/metrics" when the Host is missing or malformed.
+      return badRequest();
+    }
     if (pathname !== path && pathname !== healthPath) return textResponse(404, "Not found\n");
     if (request.method !== "GET" && request.method !== "HEAD") {
       return textResponse(405, "Method not allowed\n", { allow: "GET, HEAD" });
     }
     return pathname === path ? await exposition(request) : await health(request);
+  }
+
+  // Whatever fails is told to onError and answered with a plain 500, so no
+  // runtime shows its own error page or logs a stack per request.
+  return async (request: Request): Promise<Response> => {
+    try {
+      return await answer(request);
+    } catch (error) {
+      reportError(onError, error);
+      return internalError();
+    }
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { MetricsHandlerOptions, MetricsSource } from "./handler.ts";
+import type { FetchHandler, MetricsHandlerOptions, MetricsSource } from "./handler.ts";
 
 /**
  * Options of an adapter's `serve()`: the registry, where to listen, and the
@@ -81,4 +81,93 @@ export function listenOptions(options: ServeOptions): ListenOptions {
     throw new TypeError(`Option "hostname" must be a non-empty string; got ${JSON.stringify(hostname)}`);
   }
   return { registry, port, hostname, handlerOptions };
+}
+
+/**
+ * The answer to a request no URL can be made of (no `Host` header, or one that
+ * is no URL host): 400 with a short plain body that names no path, file or
+ * source line.
+ *
+ * @returns A new 400 response.
+ *
+ * @example
+ * ```ts
+ * import { badRequest } from "./serve_options.ts";
+ * const response = badRequest();
+ * if (response.status !== 400 || (await response.text()) !== "Bad request\n") throw new Error();
+ * ```
+ */
+export function badRequest(): Response {
+  return new Response("Bad request\n", {
+    status: 400,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/**
+ * The answer of an adapter's server when answering failed in a way the
+ * handler did not catch: 500 with a short plain body, never the runtime's own
+ * error page or a logged stack.
+ *
+ * @returns A new 500 response.
+ *
+ * @example
+ * ```ts
+ * import { internalError } from "./serve_options.ts";
+ * if (internalError().status !== 500) throw new Error();
+ * ```
+ */
+export function internalError(): Response {
+  return new Response("Internal server error\n", {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/**
+ * Wraps a handler for a server that listens on a socket: a request without a
+ * `Host` header, or with an empty one, answers {@linkcode badRequest}, as RFC
+ * 9112 §3.2 asks of HTTP/1.1. Deno fills in `localhost` for a missing Host, so
+ * the handler alone cannot tell; an HTTP/1.0 request without Host is refused
+ * alike, so that every runtime answers the same.
+ *
+ * @param handler The handler to guard.
+ * @returns A handler that answers 400 without calling `handler` when Host is missing.
+ *
+ * @example
+ * ```ts
+ * import { requireHost } from "./serve_options.ts";
+ * const handler = requireHost(() => Promise.resolve(new Response("ok")));
+ * if ((await handler(new Request("http://localhost/metrics"))).status !== 400) throw new Error();
+ * const withHost = new Request("http://localhost/metrics", { headers: { host: "localhost" } });
+ * if ((await handler(withHost)).status !== 200) throw new Error();
+ * ```
+ */
+export function requireHost(handler: FetchHandler): FetchHandler {
+  return (request) => {
+    const host = request.headers.get("host");
+    return host === null || host.trim() === "" ? Promise.resolve(badRequest()) : handler(request);
+  };
+}
+
+/**
+ * Calls the user's `onError` for a failure the handler did not catch, if
+ * there is one; an `onError` that throws is ignored, so the server keeps
+ * answering.
+ *
+ * @param onError The `onError` option, or `undefined`.
+ * @param error What was thrown.
+ *
+ * @example
+ * ```ts
+ * import { reportError } from "./serve_options.ts";
+ * reportError(() => { throw new Error("broken reporter"); }, new Error("x")); // does not throw
+ * ```
+ */
+export function reportError(onError: ((error: unknown) => void) | undefined, error: unknown): void {
+  try {
+    onError?.(error);
+  } catch {
+    // The reporter itself failed: nothing left to tell without logging per request.
+  }
 }

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { negotiateEncoding, negotiateFormat } from "../../src/exposition/negotiate.ts";
 
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
 // q-values as clients write them: up to three decimals in [0, 1].
 const quality = fc.integer({ min: 0, max: 1000 }).map((thousandths) => thousandths / 1000);
 
@@ -24,6 +26,42 @@ describe("negotiate properties", () => {
         const header = withWildcard ? `*;q=1, gzip;q=${gzipQ}` : `identity, gzip;q=${gzipQ}`;
         assert.equal(negotiateEncoding(header), gzipQ > 0 ? "gzip" : "identity");
       }),
+    );
+  });
+
+  it("negotiateFormat() and negotiateEncoding() ignore an entry whose q-value is not an RFC 9110 qvalue", () => {
+    const invalid = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.double().map(String),
+      fc.integer({ min: 1, max: 99999 }).map((n) => `0.${String(n).padStart(4, "0")}`),
+    ).filter((q) => !/[,;]/.test(q) && !QVALUE.test(q.trim()));
+    const codings = fc.constantFrom("gzip", "x-gzip", "*", "identity", "br");
+    const ranges = fc.constantFrom("application/openmetrics-text", "text/plain", "*/*", "application/*", "text/*");
+    const entry = <T extends string>(name: fc.Arbitrary<T>) =>
+      fc.tuple(name, quality).map(([text, q]) => `${text};q=${q}`);
+    fc.assert(
+      fc.property(
+        fc.array(entry(codings), { maxLength: 4 }),
+        fc.array(entry(ranges), { maxLength: 4 }),
+        codings,
+        ranges,
+        invalid,
+        fc.nat(),
+        (validCodings, validRanges, coding, range, q, at) => {
+          const withEntry = (entries: string[], extra: string) =>
+            [...entries.slice(0, at % (entries.length + 1)), extra, ...entries.slice(at % (entries.length + 1))].join(
+              ", ",
+            );
+          assert.equal(
+            negotiateEncoding(withEntry(validCodings, `${coding};q=${q}`)),
+            negotiateEncoding(validCodings.join(", ")),
+          );
+          assert.equal(
+            negotiateFormat(withEntry(validRanges, `${range};q=${q}`)),
+            negotiateFormat(validRanges.join(", ")),
+          );
+        },
+      ),
     );
   });
 

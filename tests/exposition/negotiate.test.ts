@@ -51,6 +51,33 @@ describe("negotiateFormat()", () => {
       "prometheus",
     );
   });
+
+  it("negotiateFormat() ignores an entry whose q-value is not an RFC 9110 qvalue", () => {
+    for (const q of ["-1", "abc", "1.5", "", "0.1234", "1.001", "2", ".5", "0,5", "1e0", "0x1", '"0.5"', "Infinity"]) {
+      assert.equal(
+        negotiateFormat(`application/openmetrics-text;version=1.0.0;q=${q},text/plain;version=0.0.4;q=0.5`),
+        "prometheus",
+        `q=${q}`,
+      );
+      assert.equal(negotiateFormat(`text/plain;q=${q},application/openmetrics-text;q=0.1`), "openmetrics", `q=${q}`);
+    }
+    assert.equal(negotiateFormat("application/openmetrics-text;q,text/plain;q=0.5"), "prometheus");
+  });
+
+  it("negotiateFormat() accepts every qvalue form RFC 9110 allows", () => {
+    for (const q of ["1", "1.", "1.0", "1.00", "1.000", "0.9", "0.99", "0.999", "0.001"]) {
+      assert.equal(negotiateFormat(`application/openmetrics-text;q=${q}`), "openmetrics", `q=${q}`);
+    }
+    assert.equal(negotiateFormat("application/openmetrics-text;Q=0.6,text/plain;q=0.5"), "openmetrics");
+  });
+
+  it("negotiateFormat() treats q=0 as a refusal and falls back to text when nothing served is acceptable", () => {
+    assert.equal(negotiateFormat("application/openmetrics-text;q=0"), "prometheus");
+    assert.equal(negotiateFormat("application/openmetrics-text;q=0.,text/plain;q=0.001"), "prometheus");
+    assert.equal(negotiateFormat("application/openmetrics-text;q=0.000,text/plain;q=0"), "prometheus");
+    assert.equal(negotiateFormat("text/plain;q=0,application/openmetrics-text;q=0.001"), "openmetrics");
+    assert.equal(negotiateFormat("*/*;q=0,application/openmetrics-text"), "openmetrics");
+  });
 });
 
 describe("negotiateEncoding()", () => {
@@ -63,6 +90,30 @@ describe("negotiateEncoding()", () => {
   it("negotiateEncoding() refuses gzip when absent, refused with q=0, or only * is refused", () => {
     for (const header of [null, "", "identity", "br", "gzip;q=0", "gzip;q=0, *", "*;q=0", "deflate;q=1, gzip;q=0.0"]) {
       assert.equal(negotiateEncoding(header), "identity", String(header));
+    }
+  });
+
+  it("negotiateEncoding() ignores an entry whose q-value is not an RFC 9110 qvalue", () => {
+    for (const q of ["-1", "abc", "1.5", "", "0.1234", "1.001", "2", ".5", "1e0", '"1"', "NaN"]) {
+      assert.equal(negotiateEncoding(`gzip;q=${q}`), "identity", `gzip;q=${q}`);
+      assert.equal(negotiateEncoding(`x-gzip;q=${q}, identity`), "identity", `x-gzip;q=${q}`);
+      assert.equal(negotiateEncoding(`*;q=${q}`), "identity", `*;q=${q}`);
+      // The ignored entry does not hide the valid ones around it.
+      assert.equal(negotiateEncoding(`gzip;q=${q}, *;q=0.5`), "gzip", `gzip;q=${q}, *;q=0.5`);
+      assert.equal(negotiateEncoding(`*;q=${q}, gzip;q=0`), "identity", `*;q=${q}, gzip;q=0`);
+    }
+    assert.equal(negotiateEncoding("gzip;q"), "identity");
+  });
+
+  it("negotiateEncoding() answers identity when identity;q=0 or *;q=0 leaves no coding it serves acceptable", () => {
+    // RFC 9110 §12.5.3: with nothing acceptable, the response is sent without a content coding.
+    for (
+      const header of ["identity;q=0", "*;q=0", "*;q=0, identity;q=0", "gzip;q=0, identity;q=0", "br, identity;q=0"]
+    ) {
+      assert.equal(negotiateEncoding(header), "identity", header);
+    }
+    for (const header of ["identity;q=0, gzip", "identity;q=0, *", "*;q=0, gzip;q=0.5", "*;q=0, x-gzip"]) {
+      assert.equal(negotiateEncoding(header), "gzip", header);
     }
   });
 });

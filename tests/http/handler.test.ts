@@ -160,6 +160,50 @@ describe("metricsHandler()", () => {
     assert.equal(ok.status, 200);
   });
 
+  it("metricsHandler() refuses a path no request's URL pathname can equal, naming the option and the value", () => {
+    const registry = { render: () => "" };
+    const cases: [string, string][] = [
+      ["/métriques", "/m%C3%A9triques"],
+      ["/a b", "/a%20b"],
+      ["/metrics?x=1", "/metrics"],
+      ["/metrics#x", "/metrics"],
+      ["/a/../metrics", "/metrics"],
+      ["/a/./metrics", "/a/metrics"],
+      ["/a\\b", "/a/b"],
+      ["/a\tb", "/ab"],
+      ['/"x"', "/%22x%22"],
+    ];
+    for (const [path, arrives] of cases) {
+      assert.throws(
+        () => metricsHandler(registry, { path }),
+        (error: Error) =>
+          error.message.includes('Option "path"') && error.message.includes(JSON.stringify(path)) &&
+          error.message.includes(JSON.stringify(arrives)),
+        path,
+      );
+      assert.throws(() => metricsHandler(registry, { healthPath: path }), /Option "healthPath"/, path);
+    }
+    for (const path of ["metrics", "", "http://x/metrics"]) {
+      assert.throws(() => metricsHandler(registry, { path }), /Option "path" must be a path starting with "\/"/);
+    }
+    assert.throws(
+      () => metricsHandler(registry, { path: 7 as unknown as string }),
+      /Option "path" must be a path starting with "\/"; got 7/,
+    );
+  });
+
+  it("metricsHandler() serves every accepted path, percent-encoded ones included", async () => {
+    const paths = ["/m%C3%A9triques", "/a%20b", "/metrics/", "//metrics", "/a%zz", "/x;y=1", "/~user/metrics"];
+    for (const path of paths) {
+      const handler = metricsHandler({ render: () => "up 1\n" }, { path, healthPath: "/h" });
+      const response = await handler(request(path));
+      assert.equal(response.status, 200, path);
+      assert.equal(await response.text(), "up 1\n");
+    }
+    const unicode = metricsHandler({ render: () => "up 1\n" }, { path: "/m%C3%A9triques" });
+    assert.equal((await unicode(request("/métriques"))).status, 200);
+  });
+
   it("metricsHandler() throws on a path without a leading slash, an empty token or a colon in the user name", () => {
     const registry = { render: () => "" };
     assert.throws(

@@ -1,9 +1,11 @@
 // Runs on Node only: node --import tsx --test tests/http/node.test.ts
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { serve } from "../../adapters/node.ts";
 import { Registry } from "../../src/registry.ts";
+import { instrumentNodeListener } from "../../src/http/middleware.ts";
 import { httpSuite } from "./suite.ts";
 
 httpSuite("node", serve);
@@ -28,6 +30,47 @@ describe("toNodeListener() on node", () => {
       assert.match(await rawRequest(server.port, "GET /metrics HTTP/1.1\r\nHost: localhost"), /^HTTP\/1\.1 200 /);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe("instrumentNodeListener() on node", () => {
+  it("instrumentNodeListener() on a node:http server keeps serving when routes() returns null, a number or throws", async () => {
+    const registry = new Registry();
+    const answers: unknown[] = [null, 404, "throw"];
+    let next = 0;
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => void uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    const server = createServer(instrumentNodeListener((_request: IncomingMessage, response: ServerResponse) => {
+      response.statusCode = 404;
+      response.end("not here");
+    }, {
+      registry,
+      routes: () => {
+        const answer = answers[next++ % answers.length];
+        if (answer === "throw") throw new Error("route table broke");
+        return answer as string | undefined;
+      },
+    }));
+    try {
+      await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+      const { port } = server.address() as { port: number };
+      for (let index = 0; index < 6; index++) {
+        const response = await fetch(`http://127.0.0.1:${port}/nowhere/${index}`);
+        assert.equal(response.status, 404);
+        assert.equal(await response.text(), "not here");
+      }
+      // "finish" fires after the client has its answer: give the last one a turn.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(uncaught, []);
+      const text = registry.render();
+      assert.match(text, /^http_requests_total\{method="GET",route="unmatched",status="404"\} 6$/m);
+      assert.match(text, /^atomic_metrics_middleware_errors_total 6$/m);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      server.closeAllConnections();
+      await new Promise((closed) => server.close(closed));
     }
   });
 });

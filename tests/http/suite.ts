@@ -3,6 +3,7 @@
 // crossws runs test/tests.ts against each of its adapters.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { Registry } from "../../src/registry.ts";
 import type { MetricsHandlerOptions } from "../../src/http/handler.ts";
 
@@ -61,6 +62,42 @@ async function get(url: string, headers: Record<string, string> = {}, method = "
 }> {
   const response = await fetch(url, { method, headers });
   return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/**
+ * Sends raw bytes on a TCP connection and resolves with everything received
+ * until the server closes it (or a second passes: a kept-alive answer).
+ */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((done, fail) => {
+    let answer = "";
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+    const timer = setTimeout(() => socket.destroy(), 1000);
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (answer += chunk));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      done(answer);
+    });
+    socket.on("error", (error) => {
+      clearTimeout(timer);
+      if (answer === "") fail(error);
+    });
+  });
+}
+
+/** Replaces the console's output methods while `run` runs, and resolves with what they were given. */
+async function consoleOutput(run: () => Promise<void>): Promise<unknown[][]> {
+  const methods = ["error", "warn", "log", "info", "debug", "trace"] as const;
+  const saved = methods.map((name) => console[name]);
+  const calls: unknown[][] = [];
+  for (const name of methods) console[name] = (...args: unknown[]) => void calls.push([name, ...args]);
+  try {
+    await run();
+  } finally {
+    methods.forEach((name, index) => (console[name] = saved[index] as typeof console.log));
+  }
+  return calls;
 }
 
 /**
@@ -218,6 +255,59 @@ export function httpSuite(runtime: string, serve: Serve): void {
         assert.match(recovered.text, /^atomic_metrics_scrape_errors_total 1$/m);
         assert.match(recovered.text, /^suite_jobs_total\{kind="a"\} 3$/m);
       });
+    });
+
+    it("serve() answers 400 with a short plain body to a missing, empty or malformed Host, logging nothing", async () => {
+      const heads = [
+        "GET /metrics HTTP/1.1\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: a b\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: [::\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: \r\n",
+        "GET /health HTTP/1.1\r\nHost: a b\r\n",
+        "GET /metrics HTTP/1.0\r\n",
+      ];
+      const logged = await consoleOutput(async () => {
+        await withServer(serve, { auth: { bearer: "s3cret" } }, async (base) => {
+          const port = Number(new URL(base).port);
+          for (const head of heads) {
+            const answer = await rawExchange(port, `${head}Connection: close\r\n\r\n`);
+            const split = answer.indexOf("\r\n\r\n");
+            const body = split === -1 ? "" : answer.slice(split + 4);
+            assert.match(answer, /^HTTP\/1\.[01] 400 /, JSON.stringify(head));
+            assert.ok(body.length < 200, `${JSON.stringify(head)}: ${body.length} bytes of body`);
+            assert.doesNotMatch(body, /[/\\<]/, `${JSON.stringify(head)}: ${JSON.stringify(body)}`);
+          }
+          const fine = await get(`${base}/metrics`, { authorization: "Bearer s3cret" });
+          assert.equal(fine.status, 200, "the server keeps serving");
+        });
+      });
+      assert.deepEqual(logged, []);
+    });
+
+    it("serve() answers a plain 500 and tells onError, logging nothing, when answering fails outside the render", async () => {
+      const errors: unknown[] = [];
+      // A render result whose encoding throws: the failure comes after render() returned.
+      const broken = {
+        toString: (): string => {
+          throw new Error("/secret/source/path.ts failed");
+        },
+      };
+      const registry = { render: () => broken as unknown as string } as unknown as Registry;
+      const logged = await consoleOutput(async () => {
+        await withServer(
+          serve,
+          { registry, selfMetrics: false, onError: (error) => errors.push(error) },
+          async (base) => {
+            const failed = await get(`${base}/metrics`);
+            assert.equal(failed.status, 500);
+            assert.ok(failed.text.length < 200, `${failed.text.length} bytes of body`);
+            assert.doesNotMatch(failed.text, /secret|[/<]/);
+            assert.equal((await get(`${base}/health`)).status, 200, "the server keeps serving");
+          },
+        );
+      });
+      assert.deepEqual(logged, []);
+      assert.match(String(errors[0]), /secret/);
     });
 
     it("serve() answers 100 concurrent scrapes all with 200 and the known series", async () => {
