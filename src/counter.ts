@@ -123,8 +123,10 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
         checkIncrement(this.what, value);
       }
       this.labels(labelsOrValue).inc(value as number | undefined, exemplar);
+    } else if (value === undefined) {
+      this.unlabelled().inc(labelsOrValue);
     } else {
-      this.unlabelled().inc(labelsOrValue, value as Record<string, string> | undefined);
+      this.unlabelled().inc(labelsOrValue, value as Record<string, string>);
     }
   }
 

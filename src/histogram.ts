@@ -77,11 +77,13 @@ export class HistogramSeries extends SeriesBase {
   /** Last exemplar per bucket (index as in the buckets, then `+Inf`), this thread's. */
   bucketExemplars: (StoredExemplar | undefined)[] | undefined;
   private readonly upper: Float64Array;
+  private readonly minimum: number;
 
   /** @internal Made by the histogram for each label set; use `Histogram.labels()`. */
   constructor(family: Histogram, values: readonly string[], offset: number, shared: number, overflow: boolean) {
     super(family, values, offset, shared, overflow);
     this.upper = family.upperBounds;
+    this.minimum = family.minimum;
   }
 
   /**
@@ -89,11 +91,14 @@ export class HistogramSeries extends SeriesBase {
    * Hot path: a linear scan of the (few) bucket bounds, then two plain adds to this
    * thread's shard slots (single writer). An invalid exemplar never makes the call throw:
    * it is dropped and counted.
-   * @throws {TypeError} for a value that is not a number; {RangeError} for NaN; nothing is recorded then.
+   * @throws {TypeError} for a value that is not a number; {RangeError} for NaN, or a negative
+   * value in a histogram whose lowest bucket bound is not negative; nothing is recorded then.
    */
   observe(value: number, exemplar?: Record<string, string>): void {
     // typeof first: a string would pass the NaN test and be concatenated into the sum.
-    if (typeof value !== "number" || value !== value) checkObservation(`Histogram "${this.family.name}"`, value);
+    // typeof first: a string would pass the range test and be concatenated into the sum.
+    // One comparison refuses NaN and, where the buckets admit none, negative values.
+    if (typeof value !== "number" || !(value >= this.minimum)) (this.family as Histogram).refuse(value);
     const upper = this.upper;
     const n = upper.length;
     let bucket = 0;
@@ -163,7 +168,12 @@ export interface HistogramOptions<L extends string = string> {
   help: string;
   /** Label names; `le` is reserved. @default [] */
   labelNames?: readonly L[];
-  /** Bucket upper bounds, strictly increasing, finite. @default DEFAULT_BUCKETS */
+  /**
+   * Bucket upper bounds, strictly increasing, finite. A lowest bound below 0 lets the histogram
+   * take negative observations (and then OpenMetrics shows no `_sum` nor `_count` for it);
+   * otherwise a negative observation is refused with a RangeError.
+   * @default DEFAULT_BUCKETS
+   */
   buckets?: readonly number[];
   /** Unit; the name must end with `_<unit>`. @default "" */
   unit?: string;
@@ -189,11 +199,28 @@ export interface HistogramOptions<L extends string = string> {
 export class Histogram<L extends string = string> extends Family<HistogramSeries> {
   /** The bucket upper bounds, without `+Inf`. */
   readonly upperBounds: Float64Array;
+  /**
+   * The least value an observation may take: 0, or `-Infinity` when the lowest bucket bound is
+   * negative. Whether a histogram takes negative values is so decided by its definition, and
+   * with it which samples it shows: OpenMetrics forbids `_sum` in a histogram with negative
+   * observations, so such a histogram shows no `_sum` nor `_count` there, in every render.
+   */
+  readonly minimum: number;
 
   /** @internal Made by the registry; use `Registry.histogram()`. */
   constructor(context: FamilyContext) {
     super(context);
     this.upperBounds = Float64Array.from(this.definition.buckets ?? DEFAULT_BUCKETS);
+    this.minimum = this.upperBounds.length > 0 && this.upperBounds[0]! < 0 ? -Infinity : 0;
+  }
+
+  /** @internal Throws the error for an observation the histogram does not take. */
+  refuse(value: unknown): never {
+    checkObservation(this.what, value);
+    throw new RangeError(
+      `${this.what} observation must be >= 0, got ${value}: its lowest bucket is ${this.upperBounds[0]}; ` +
+        `give it a negative bucket bound to record negative values`,
+    );
   }
 
   /** `"Histogram"`. */
@@ -230,7 +257,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
     exemplar?: Record<string, string>,
   ): void {
     if (typeof labelsOrValue === "object") {
-      if (typeof value !== "number" || value !== value) checkObservation(this.what, value);
+      if (typeof value !== "number" || !(value >= this.minimum)) this.refuse(value);
       this.labels(labelsOrValue).observe(value as number, exemplar);
     } else this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
   }

@@ -33,7 +33,8 @@ describe("recording against a naive model", () => {
         if (shared) registry.share();
         const c = registry.counter({ name: "c_total", help: "c", labelNames: ["l"] as const });
         const g = registry.gauge({ name: "g", help: "g", labelNames: ["l"] as const });
-        const buckets = [0, 1, 10, 100];
+        // A negative lowest bound: this histogram takes negative observations.
+        const buckets = [-10, 0, 1, 10, 100];
         const h = registry.histogram({ name: "h", help: "h", labelNames: ["l"] as const, buckets });
         const model = { c: new Map<string, number>(), g: new Map<string, number>(), h: new Map<string, number[]>() };
         for (const o of ops) {
