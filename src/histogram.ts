@@ -95,7 +95,6 @@ export class HistogramSeries extends SeriesBase {
    * value in a histogram whose lowest bucket bound is not negative; nothing is recorded then.
    */
   observe(value: number, exemplar?: Record<string, string>): void {
-    // typeof first: a string would pass the NaN test and be concatenated into the sum.
     // typeof first: a string would pass the range test and be concatenated into the sum.
     // One comparison refuses NaN and, where the buckets admit none, negative values.
     if (typeof value !== "number" || !(value >= this.minimum)) (this.family as Histogram).refuse(value);
@@ -170,8 +169,10 @@ export interface HistogramOptions<L extends string = string> {
   labelNames?: readonly L[];
   /**
    * Bucket upper bounds, strictly increasing, finite. A lowest bound below 0 lets the histogram
-   * take negative observations (and then OpenMetrics shows no `_sum` nor `_count` for it);
-   * otherwise a negative observation is refused with a RangeError.
+   * take negative observations, and then OpenMetrics shows no `_sum` nor `_count` for it (the
+   * spec forbids them there; the `+Inf` bucket still counts every observation); any other
+   * histogram refuses a negative observation with a RangeError and shows `_sum` and `_count` in
+   * every render. Prometheus 0.0.4 text always shows both.
    * @default DEFAULT_BUCKETS
    */
   buckets?: readonly number[];

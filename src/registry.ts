@@ -41,7 +41,12 @@ export interface RegistryOptions {
   shardSlots?: number;
   /** Bytes of the region shared by all threads (gauges, summary sketches). @default 16 MiB */
   sharedBytes?: number;
-  /** Bytes of the journal of definitions. @default maxSeries * 256 + 64 KiB */
+  /**
+   * Bytes the journal of definitions (metrics and label sets) may grow to. It starts at 64 KiB and
+   * grows with the series created; what is not used is address space, not memory. Should it ever
+   * fill, new label sets fold into the overflow series (counted), as past `maxSeries`.
+   * @default 1 GiB
+   */
   journalBytes?: number;
 }
 
@@ -158,7 +163,7 @@ export class Registry {
         maxThreads,
         shardSlots: options.shardSlots ?? maxSeries * 16 + 4096,
         sharedSlots: Math.floor((options.sharedBytes ?? 16 * 1024 * 1024) / 8),
-        journalBytes: options.journalBytes ?? maxSeries * 256 + 65536,
+        journalBytes: options.journalBytes ?? 2 ** 30,
       };
       this.store = Store.create(layout);
     }

@@ -1,7 +1,8 @@
 /**
  * The one text encoder behind both formats: Prometheus 0.0.4 and OpenMetrics 1.0.
  * They differ in a few places, each marked `om`: counter family names, HELP escaping,
- * UNIT lines, exemplars, negative histogram sums and the closing `# EOF`.
+ * UNIT lines, exemplars, the `_sum` and `_count` of histograms with negative buckets,
+ * negative summary values and the closing `# EOF`.
  *
  * @module
  */
@@ -34,6 +35,11 @@ function braces(encoded: string, extra: string): string {
  * Renders families (sorted, already collected) as exposition text.
  * Hot path of every scrape: label sets were encoded when their series were born, so
  * this only reads values and concatenates (V8 joins the pieces as a rope, flattened once).
+ *
+ * Which samples of a histogram appear depends on its definition only, never on its
+ * values, so none of its series comes and goes between scrapes: in OpenMetrics a
+ * histogram whose lowest bucket bound is negative has no `_sum` nor `_count` (its `+Inf`
+ * bucket is the count); any other histogram has both.
  */
 export function renderText(families: readonly Family<SeriesBase>[], om: boolean): string {
   let out = "";
@@ -70,10 +76,12 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
             out += name + "_bucket" + braces(labels, 'le="' + le + '"') + " " + count;
             out += (om && exemplars !== undefined ? exemplarText(exemplars[i]) : "") + "\n";
           }
-          const sum = store.sumShards(series.offset + upper.length + 1);
-          // OpenMetrics forbids a negative _sum, and _count without _sum: a histogram that
-          // can hold negative observations shows neither (as the spec's own example).
-          if (!om || (sum >= 0 && !(upper[0]! < 0))) {
+          // Decided by the definition, never by the values, so the series never flap:
+          // OpenMetrics forbids _sum in a histogram that takes negative observations (and
+          // _count without _sum), so such a histogram (its lowest bucket bound is negative)
+          // shows neither there. Any other one refuses negative observations: its _sum is >= 0.
+          if (!om || h.minimum === 0) {
+            const sum = store.sumShards(series.offset + upper.length + 1);
             out += name + "_sum" + braces(labels, "") + " " + formatValue(sum) + "\n";
             out += name + "_count" + braces(labels, "") + " " + count + "\n";
           }

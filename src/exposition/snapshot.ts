@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Family, MetricType, SeriesBase } from "../_family.ts";
+import { type Family, type MetricType, OVERFLOW_LABEL, type SeriesBase } from "../_family.ts";
 import type { CounterSeries } from "../counter.ts";
 import type { GaugeSeries } from "../gauge.ts";
 import type { Histogram, HistogramSeries } from "../histogram.ts";
@@ -49,7 +49,9 @@ export function collectSnapshots(families: readonly Family<SeriesBase>[]): Metri
     const series: SeriesSnapshot[] = [];
     for (const s of family.visibleSeries()) {
       const labels: Record<string, string> = {};
-      family.labelNames.forEach((n, i) => (labels[n] = s.labelValues[i]!));
+      // The overflow series carries its one marker label, as in the text formats.
+      if (s.overflow) labels[OVERFLOW_LABEL] = "true";
+      else family.labelNames.forEach((n, i) => (labels[n] = s.labelValues[i]!));
       const snap: SeriesSnapshot = { labels, value: 0, count: 0, sum: 0, buckets: [], quantiles: [] };
       if (type === "counter") snap.value = (s as CounterSeries).get();
       else if (type === "gauge") snap.value = (s as GaugeSeries).get();

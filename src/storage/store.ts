@@ -5,12 +5,16 @@
  * holds everything every thread needs to record and to render:
  *
  * ```
- * | control (Int32 words) | journal (UTF-8 records) | shared slots (f64) | shard 0 slots | shard 1 slots | ... |
+ * | control (Int32 words) | shared slots (f64) | shard 0 slots | shard 1 slots | ... |     (values)
+ * | journal (UTF-8 records), a second buffer that grows on demand                    |     (definitions)
  * ```
  *
  * - control: the registry lock, the committed journal length, the slot allocators,
  *   the thread and series counters, the creation time.
- * - journal: an append-only log of metric and series definitions. A thread appends
+ * - journal: an append-only log of metric and series definitions, in its own growable
+ *   buffer (`maxByteLength`), so that label values of any permitted length never fill it:
+ *   it starts at 64 KiB and grows, under the lock, before the length that publishes the
+ *   new records is stored, so a reader never reads past the buffer it sees. A thread appends
  *   under the lock and publishes with ONE atomic store of the new length, so a thread
  *   terminated mid-append leaves nothing visible and nothing corrupt.
  * - shared slots: values that every thread updates with Atomics (gauges, the summary
@@ -41,14 +45,16 @@ const CREATED_F64 = 8;
 /** Int32 index of the bitmap of shards released by `detach()`, free for the next `attach()`. */
 const RELEASED = 32;
 const CONTROL_BYTES = 256;
-const VERSION = 1;
+const VERSION = 2;
+/** Bytes the journal starts with; it grows by doubling up to `journalBytes`. */
+const JOURNAL_START = 64 * 1024;
 
 /** How long a waiter lets one owner hold the registry lock before it takes the lock over. */
 const LOCK_STEAL_MS = 2000;
 
 /** Sizes of a store, fixed when it is created. */
 export interface StoreLayout {
-  /** Bytes of the journal of definitions. */
+  /** Bytes the journal of definitions may grow to (it starts at 64 KiB). */
   journalBytes: number;
   /** Float64 slots of the region every thread updates with Atomics. */
   sharedSlots: number;
@@ -71,6 +77,8 @@ export interface StoreHandle {
   readonly version: number;
   /** The shared memory. */
   readonly buffer: SharedArrayBuffer;
+  /** The journal of definitions (growable shared memory). */
+  readonly journal: SharedArrayBuffer;
   /** The sizes the buffer was cut in. */
   readonly layout: StoreLayout;
 }
@@ -90,12 +98,40 @@ function align8(n: number): number {
 
 /** Byte length of a buffer cut in `layout`. */
 export function bufferBytes(layout: StoreLayout): number {
-  return CONTROL_BYTES + align8(layout.journalBytes) +
+  return CONTROL_BYTES +
     (layout.sharedSlots + layout.shardSlots * layout.maxThreads) * 8;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** A growable buffer of `start` bytes that may grow to `max` (fixed at `max` where buffers cannot grow). */
+function growableBuffer(shared: boolean, start: number, max: number): SharedArrayBuffer | ArrayBuffer {
+  // ES2024 growable buffers; the lib types this build checks against predate them.
+  type Growable = new (length: number, options: { maxByteLength: number }) => SharedArrayBuffer | ArrayBuffer;
+  const options = { maxByteLength: max };
+  const Buffer = (shared ? SharedArrayBuffer : ArrayBuffer) as unknown as Growable;
+  const buffer = new Buffer(start, options);
+  if ((buffer as { growable?: boolean; resizable?: boolean }).growable === true) return buffer;
+  if ((buffer as { resizable?: boolean }).resizable === true) return buffer;
+  // A runtime without growable buffers ignores maxByteLength: take the whole size now.
+  return shared ? new SharedArrayBuffer(max) : new ArrayBuffer(max);
+}
+
+/** Grows a journal buffer to at least `bytes` (doubling); false when it cannot. */
+function growTo(buffer: SharedArrayBuffer | ArrayBuffer, bytes: number, max: number): boolean {
+  if (bytes > max) return false;
+  const next = Math.min(max, Math.max(bytes, buffer.byteLength * 2));
+  const growable = buffer as { grow?: (n: number) => void; resize?: (n: number) => void; growable?: boolean };
+  try {
+    if (growable.growable === true) growable.grow!(next);
+    else if ((buffer as { resizable?: boolean }).resizable === true) growable.resize!(next);
+    else return false;
+  } catch {
+    return false; // out of memory: the caller folds or reports, never a crash
+  }
+  return true;
+}
 
 /**
  * One thread's view of the store: typed arrays over the buffer, this thread's shard,
@@ -113,7 +149,9 @@ export class Store {
   readonly i64: BigInt64Array;
   /** The same memory as 32-bit integers, for the control block and the sketches. */
   readonly i32: Int32Array;
-  /** The journal's bytes. */
+  /** The journal's buffer (grows; other threads see the new length). */
+  readonly journalBuffer: SharedArrayBuffer | ArrayBuffer;
+  /** The journal's bytes: a length-tracking view, so it covers the buffer after a grow. */
   readonly journal: Uint8Array;
   /** Float64 index where the shared region starts. */
   readonly sharedBase: number;
@@ -127,14 +165,21 @@ export class Store {
    */
   threaded: boolean;
 
-  constructor(buffer: SharedArrayBuffer | ArrayBuffer, layout: StoreLayout, thread: number, threaded: boolean) {
+  constructor(
+    buffer: SharedArrayBuffer | ArrayBuffer,
+    journal: SharedArrayBuffer | ArrayBuffer,
+    layout: StoreLayout,
+    thread: number,
+    threaded: boolean,
+  ) {
     this.buffer = buffer;
     this.layout = layout;
     this.f64 = new Float64Array(buffer);
     this.i64 = new BigInt64Array(buffer);
     this.i32 = new Int32Array(buffer);
-    this.journal = new Uint8Array(buffer, CONTROL_BYTES, layout.journalBytes);
-    this.sharedBase = (CONTROL_BYTES + align8(layout.journalBytes)) / 8;
+    this.journalBuffer = journal;
+    this.journal = new Uint8Array(journal);
+    this.sharedBase = CONTROL_BYTES / 8;
     this.shardsBase = this.sharedBase + layout.sharedSlots;
     this.thread = thread;
     this.threaded = threaded;
@@ -145,7 +190,8 @@ export class Store {
     const bytes = bufferBytes(layout);
     const shared = hasSharedMemory;
     const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-    const store = new Store(buffer, shared ? layout : { ...layout, maxThreads: 1 }, 0, false);
+    const journal = growableBuffer(shared, Math.min(JOURNAL_START, layout.journalBytes), layout.journalBytes);
+    const store = new Store(buffer, journal, shared ? layout : { ...layout, maxThreads: 1 }, 0, false);
     store.i32[THREADS] = 1;
     store.i32[MAX_SERIES] = layout.maxSeries;
     store.i32[LAYOUT_VERSION] = VERSION;
@@ -157,7 +203,7 @@ export class Store {
   static attach(handle: StoreHandle): Store {
     if (
       handle === null || typeof handle !== "object" || handle.kind !== "atomic-metrics/registry" ||
-      !isShared(handle.buffer)
+      !isShared(handle.buffer) || !isShared(handle.journal)
     ) {
       throw new TypeError("Registry.attach() expects the handle returned by Registry.share()");
     }
@@ -168,16 +214,31 @@ export class Store {
     }
     const probe = new Int32Array(handle.buffer, 0, CONTROL_BYTES / 4);
     const released = Store.claimReleased(probe, handle.layout.maxThreads);
-    if (released >= 0) return new Store(handle.buffer, handle.layout, released, true);
-    const thread = Atomics.add(probe, THREADS, 1);
-    if (thread >= handle.layout.maxThreads) {
-      Atomics.sub(probe, THREADS, 1);
+    if (released >= 0) return new Store(handle.buffer, handle.journal, handle.layout, released, true);
+    const thread = Store.claimFresh(probe, handle.layout.maxThreads);
+    if (thread < 0) {
       throw new Error(
         `Registry.attach() cannot take a thread slot: all ${handle.layout.maxThreads} are taken; ` +
           `create the registry with a larger maxThreads`,
       );
     }
-    return new Store(handle.buffer, handle.layout, thread, true);
+    return new Store(handle.buffer, handle.journal, handle.layout, thread, true);
+  }
+
+  /**
+   * Takes the next never-used shard; -1 if all `maxThreads` are taken.
+   * THREADS is how many shards every render sums, so it never goes past `maxThreads`,
+   * not even for an instant: a compare-and-swap raises it only when a shard is free,
+   * and a refused attach writes nothing at all.
+   */
+  private static claimFresh(control: Int32Array, maxThreads: number): number {
+    let threads = Atomics.load(control, THREADS);
+    while (threads < maxThreads) {
+      const seen = Atomics.compareExchange(control, THREADS, threads, threads + 1);
+      if (seen === threads) return threads;
+      threads = seen;
+    }
+    return -1;
   }
 
   /** Takes a shard a detached thread released (its values stay and keep counting); -1 if none. */
@@ -207,7 +268,13 @@ export class Store {
       throw new Error("Registry.share() needs SharedArrayBuffer, which this runtime does not offer");
     }
     this.threaded = true;
-    return { kind: "atomic-metrics/registry", version: VERSION, buffer: this.buffer, layout: this.layout };
+    return {
+      kind: "atomic-metrics/registry",
+      version: VERSION,
+      buffer: this.buffer,
+      journal: this.journalBuffer as SharedArrayBuffer,
+      layout: this.layout,
+    };
   }
 
   /** When the registry was created, in ms since the epoch (the same on every thread). */
@@ -280,7 +347,7 @@ export class Store {
     for (const record of records) {
       const bytes = encoder.encode(JSON.stringify(record));
       const size = align8(4 + bytes.length);
-      if (at + size > journal.length) return false;
+      if (at + size > journal.length && !growTo(this.journalBuffer, at + size, this.layout.journalBytes)) return false;
       new DataView(journal.buffer, journal.byteOffset + at, 4).setUint32(0, bytes.length, true);
       journal.set(bytes, at + 4);
       at += size;

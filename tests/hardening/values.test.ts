@@ -322,3 +322,29 @@ describe("Metric classes", () => {
     );
   });
 });
+
+describe("The definitions journal grows", () => {
+  it("2,000 series with four 1,024-character label values of escaped characters leave the registry usable", () => {
+    const registry = new Registry({ maxSeries: 2_001 });
+    const c = registry.counter({ name: "c_total", help: "c", labelNames: ["a", "b", "c", "d"] as const });
+    // A control character takes 6 bytes in a journal record: about 24 KiB a series, 49 MB in all.
+    const long = (i: number) => `${i}`.padEnd(MAX_LABEL_VALUE_LENGTH, "\u0001");
+    for (let i = 0; i < 2_000; i++) c.inc({ a: long(i), b: long(i), c: long(i), d: long(i) });
+    assert.equal(registry.seriesCount(), 2_000);
+    const later = registry.counter({ name: "later_total", help: "l", labelNames: ["k"] as const });
+    later.inc({ k: "x" });
+    assert.equal(later.get({ k: "x" }), 1);
+    assert.doesNotMatch(registry.render(), /atomic_metrics_overflow_observations_total\{metric="c_total"\} [1-9]/);
+  });
+});
+
+describe("Registry.collect()", () => {
+  it("shows the overflow series with its one marker label, as the text formats do", () => {
+    const registry = new Registry({ maxSeries: 1 });
+    const c = registry.counter({ name: "c_total", help: "c", labelNames: ["k"] as const });
+    c.inc({ k: "a" });
+    c.inc({ k: "b" }, 2);
+    const series = registry.collect().find((m) => m.name === "c_total")!.series;
+    assert.deepEqual(series.map((s) => [s.labels, s.value]), [[{ k: "a" }, 1], [{ [OVERFLOW_LABEL]: "true" }, 2]]);
+  });
+});

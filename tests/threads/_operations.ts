@@ -18,7 +18,8 @@ export const CATALOG: readonly CatalogEntry[] = [
   { type: "gauge", name: "queue_depth", labelNames: [] },
   { type: "gauge", name: "pool_size", labelNames: ["kind"] },
   { type: "histogram", name: "latency_seconds", labelNames: ["kind"], buckets: [0.25, 1, 4] },
-  { type: "histogram", name: "size_bytes", labelNames: [], buckets: [1, 2] },
+  // A negative bucket: the one histogram that takes negative observations.
+  { type: "histogram", name: "drift_seconds", labelNames: [], buckets: [-1, 1, 2] },
   { type: "summary", name: "wait_seconds", labelNames: ["kind"] },
 ];
 

@@ -21,6 +21,7 @@ const PENDING = Symbol("pending");
 
 function run(task: Task, reply: (message: unknown) => void): unknown {
   const progress = (result: unknown): void => reply({ id: task.id, kind: "progress", result });
+  if (task.task === "attach-refused") return attachRefused(task);
   const registry = Registry.attach(task.handle);
   switch (task.task) {
     case "apply":
@@ -121,6 +122,28 @@ function run(task: Task, reply: (message: unknown) => void): unknown {
     default:
       throw new Error(`unknown task ${task.task}`);
   }
+}
+
+/**
+ * Calls `Registry.attach()` on a handle whose thread slots are all taken, again and again
+ * for `ms` milliseconds; returns how many times it was refused (any other outcome throws).
+ */
+function attachRefused(task: Task): number {
+  const until = Date.now() + (task.ms as number);
+  let refused = 0;
+  while (Date.now() < until) {
+    for (let i = 0; i < 100; i++) {
+      try {
+        Registry.attach(task.handle);
+      } catch (error) {
+        if (!/cannot take a thread slot/.test((error as Error).message)) throw error;
+        refused++;
+        continue;
+      }
+      throw new Error("Registry.attach() took a thread slot past maxThreads");
+    }
+  }
+  return refused;
 }
 
 const isWeb = "Deno" in globalThis || "Bun" in globalThis;

@@ -31,8 +31,8 @@ const operation: fc.Arbitrary<Operation> = fc.record({
       return { metric, labels, action: "inc", value: Math.abs(k) / 4 };
     case "gauge":
       return { metric, labels, action: down ? "dec" : "inc", value: k / 4 };
-    case "histogram":
-      return { metric, labels, action: "observe", value: k / 4 };
+    case "histogram": // negative values only where a bucket admits them
+      return { metric, labels, action: "observe", value: entry.buckets![0]! < 0 ? k / 4 : Math.abs(k) / 4 };
     case "summary":
       return { metric, labels, action: "observe", value: Math.abs(k) / 4 };
   }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { Counter } from "../../src/counter.ts";
 import { Registry } from "../../src/registry.ts";
 import { LOCK, LOCK_STEALS } from "../../src/storage/store.ts";
-import { OVERFLOW_VALUE } from "../../src/_family.ts";
+import { OVERFLOW_LABEL } from "../../src/_family.ts";
 import { checkRender, sampleValue } from "./_render_check.ts";
 import { spawnWorker, type ThreadWorker, type WorkerReply } from "./_spawn.ts";
 
@@ -193,8 +193,8 @@ describe("Registry shared across threads", () => {
     );
     const families = checkRender(registry.render(), new Map());
     const samples = families.get("spread_total")!.samples;
-    const overflow = samples.filter((s) => s.labels.k === OVERFLOW_VALUE);
-    const series = samples.filter((s) => s.labels.k !== OVERFLOW_VALUE);
+    const overflow = samples.filter((s) => s.labels[OVERFLOW_LABEL] === "true");
+    const series = samples.filter((s) => s.labels[OVERFLOW_LABEL] === undefined);
     const perSeries = pool.length * rounds;
     assert.equal(series.length, maxSeries);
     assert.deepEqual(
