@@ -2,9 +2,10 @@
  * The one place in `src/otel` that touches runtime globals, without importing
  * any runtime: environment variables (Node and Bun expose `process.env`, Deno
  * Deno's `env.toObject()`, which throws without `--allow-env`, hence the guard)
- * and unref'ing timers (Node and Bun timers are objects with `unref()`, Deno
- * has `unrefTimer(id)` on its global). Everything else takes an `env` option and falls
- * back to {@linkcode readEnvironment}.
+ * and (un)ref'ing timers (Node and Bun timers are objects with `ref()` and
+ * `unref()`, Deno has `refTimer(id)` and `unrefTimer(id)` on its global).
+ * Everything else takes an `env` option and falls back to
+ * {@linkcode readEnvironment}.
  */
 
 /** A snapshot of environment variables: name to value. */
@@ -12,7 +13,11 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 
 interface RuntimeGlobals {
   process?: { env?: Record<string, string | undefined> };
-  Deno?: { env?: { toObject?: () => Record<string, string> }; unrefTimer?: (id: number) => void };
+  Deno?: {
+    env?: { toObject?: () => Record<string, string> };
+    refTimer?: (id: number) => void;
+    unrefTimer?: (id: number) => void;
+  };
 }
 
 /**
@@ -42,15 +47,28 @@ export function readEnvironment(): Environment {
  * it; elsewhere (browsers, workers) does nothing.
  */
 export function unrefTimer(timer: unknown): void {
+  setTimerRef(timer, false);
+}
+
+/**
+ * Makes a timer that {@linkcode unrefTimer} let go keep the process alive
+ * again (someone now waits for it); elsewhere does nothing.
+ */
+export function refTimer(timer: unknown): void {
+  setTimerRef(timer, true);
+}
+
+function setTimerRef(timer: unknown, ref: boolean): void {
   if (typeof timer === "object" && timer !== null) {
-    const unref = (timer as { unref?: () => void }).unref;
-    if (typeof unref === "function") unref.call(timer);
+    const method = (timer as { ref?: () => void; unref?: () => void })[ref ? "ref" : "unref"];
+    if (typeof method === "function") method.call(timer);
     return;
   }
   const deno = (globalThis as unknown as RuntimeGlobals).Deno;
-  if (typeof timer === "number" && typeof deno?.unrefTimer === "function") {
+  const method = ref ? deno?.refTimer : deno?.unrefTimer;
+  if (typeof timer === "number" && typeof method === "function") {
     try {
-      deno.unrefTimer(timer);
+      method(timer);
     } catch {
       // Already fired or cleared.
     }

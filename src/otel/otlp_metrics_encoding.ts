@@ -79,7 +79,7 @@ export type OtlpMetric =
     | {
       histogram: {
         dataPoints:
-          (OtlpDataPoint & { count: string; sum: OtlpDouble; bucketCounts: string[]; explicitBounds: number[] })[];
+          (OtlpDataPoint & { count: string; sum?: OtlpDouble; bucketCounts: string[]; explicitBounds: number[] })[];
         aggregationTemporality: 2;
       };
     }
@@ -179,7 +179,10 @@ function encodeMetric(metric: MetricSnapshot, start: string, time: string): Otlp
               bucketCounts.push(count(bucket.count - previous));
               previous = bucket.count;
             }
-            return { ...point(s.labels), count: count(s.count), sum: double(s.sum), bucketCounts, explicitBounds };
+            const data = { ...point(s.labels), count: count(s.count), bucketCounts, explicitBounds };
+            // OTLP: "sum should not be filled out" where negative values can be recorded, which
+            // for our histograms is decided by a negative lowest bound.
+            return explicitBounds[0]! < 0 ? data : { ...data, sum: double(s.sum) };
           }),
           aggregationTemporality: CUMULATIVE,
         },

@@ -68,7 +68,7 @@ function buildSampler(sdk: SdkTraceBase, resolved: ResolvedTracingOptions): Samp
  * a `BatchSpanProcessor`. Unset options fall back to `OTEL_SERVICE_NAME`,
  * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT`
  * (with `/v1/traces` appended), `OTEL_EXPORTER_OTLP_HEADERS`,
- * `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+ * `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` and `OTEL_RESOURCE_ATTRIBUTES`; options win over variables.
  *
  * With `global: true` (the default) it registers the provider, the W3C
  * propagators and, when `@opentelemetry/context-async-hooks` is installed and

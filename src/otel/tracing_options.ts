@@ -1,7 +1,9 @@
 /**
  * Options of {@linkcode setupTracing} and their resolution against the
  * standard `OTEL_*` variables: options win, then variables, then defaults.
- * Kept apart from the set-up so that it can be checked without the SDK.
+ * Kept apart from the set-up so that it can be checked without the SDK. The
+ * resolution of what every OTLP exporter shares (endpoint, headers, resource)
+ * lives here once and serves the metrics push too.
  *
  * @module
  */
@@ -34,7 +36,11 @@ export interface TracingOptions {
    * @default {"unknown_service"} (the SDK's default, with the process name where known)
    */
   serviceName?: string;
-  /** More resource attributes, merged over the SDK's default resource. */
+  /**
+   * More resource attributes, merged over the SDK's default resource.
+   * Variable: `OTEL_RESOURCE_ATTRIBUTES` (`key=value,key2=value2`,
+   * URL-encoded). Options and variable are merged, options winning.
+   */
   resourceAttributes?: Attributes;
   /**
    * The full OTLP/HTTP traces URL. Variables: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
@@ -120,28 +126,30 @@ function checkUrl(value: string, source: string): string {
   return value;
 }
 
-function resolveUrl(options: TracingOptions, env: Environment): string {
-  if (options.url !== undefined) return checkUrl(options.url, 'Option "url"');
-  const traces = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
-  if (traces !== undefined) {
-    return checkUrl(traces, "Variable OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-  }
+/** The OTLP signals whose endpoint variables are resolved here. */
+export type OtlpSignal = "traces" | "metrics";
+
+function resolveUrl(url: string | undefined, signal: OtlpSignal, env: Environment): string {
+  if (url !== undefined) return checkUrl(url, 'Option "url"');
+  const name = `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`;
+  const own = nonEmpty(env[name]);
+  if (own !== undefined) return checkUrl(own, `Variable ${name}`);
   const base = nonEmpty(env["OTEL_EXPORTER_OTLP_ENDPOINT"]);
   if (base !== undefined) {
     checkUrl(base, "Variable OTEL_EXPORTER_OTLP_ENDPOINT");
-    return base.replace(/\/+$/, "") + "/v1/traces";
+    return base.replace(/\/+$/, "") + `/v1/${signal}`;
   }
-  return "http://localhost:4318/v1/traces";
+  return `http://localhost:4318/v1/${signal}`;
 }
 
 /**
- * Parses `OTEL_EXPORTER_OTLP_HEADERS`: comma-separated `key=value` pairs,
- * each part URL-decoded and trimmed.
+ * Parses `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`:
+ * comma-separated `key=value` pairs, each part URL-decoded and trimmed.
  *
  * @throws {Error} naming the variable when a pair has no `=`, an empty key or
  *   a bad percent-encoding.
  */
-function parseOtlpHeaders(value: string, source: string): Record<string, string> {
+function parseKeyValuePairs(value: string, source: string): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const pair of value.split(",")) {
     if (pair.trim() === "") continue;
@@ -163,6 +171,81 @@ function parseOtlpHeaders(value: string, source: string): Record<string, string>
     headers[key] = headerValue;
   }
   return headers;
+}
+
+/**
+ * Merges header layers, later ones winning; names compare case-insensitively
+ * (an option's `authorization` replaces the variable's `Authorization`
+ * instead of being sent beside it).
+ */
+function mergeHeaders(...layers: Readonly<Record<string, string>>[]): Record<string, string> {
+  const merged: Record<string, string> = {};
+  const spelling = new Map<string, string>();
+  for (const layer of layers) {
+    for (const [name, value] of Object.entries(layer)) {
+      const previous = spelling.get(name.toLowerCase());
+      if (previous !== undefined) delete merged[previous];
+      spelling.set(name.toLowerCase(), name);
+      merged[name] = value;
+    }
+  }
+  return merged;
+}
+
+/** What every OTLP/HTTP exporter takes from options or the `OTEL_EXPORTER_OTLP_*` variables. */
+export interface OtlpEndpointOptions {
+  /** The full URL of the signal's endpoint. */
+  url?: string | undefined;
+  /** Headers sent with every export. */
+  headers?: Record<string, string> | undefined;
+}
+
+/**
+ * Resolves the endpoint URL and headers of an OTLP/HTTP exporter, the same
+ * way for every signal: the `url` option, else
+ * `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` as is, else
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/<signal>` appended, else
+ * `http://localhost:4318/v1/<signal>`; headers from
+ * `OTEL_EXPORTER_OTLP_HEADERS`, then the `headers` option, then `fixed`,
+ * later ones winning.
+ *
+ * @internal Shared by {@linkcode resolveTracingOptions} and the metrics push.
+ * @throws {Error} naming the option or variable whose value is invalid.
+ */
+export function resolveOtlpEndpoint(
+  signal: OtlpSignal,
+  options: OtlpEndpointOptions,
+  env: Environment,
+  fixed: Readonly<Record<string, string>> = {},
+): { url: string; headers: Record<string, string> } {
+  const envHeaders = nonEmpty(env["OTEL_EXPORTER_OTLP_HEADERS"]);
+  for (const [key, value] of Object.entries(options.headers ?? {})) {
+    if (typeof value !== "string") {
+      throw new Error(`Option "headers" must map names to strings; "${key}" is ${typeof value}`);
+    }
+  }
+  const headers = mergeHeaders(
+    envHeaders === undefined ? {} : parseKeyValuePairs(envHeaders, "Variable OTEL_EXPORTER_OTLP_HEADERS"),
+    options.headers ?? {},
+    fixed,
+  );
+  return { url: resolveUrl(options.url, signal, env), headers };
+}
+
+/**
+ * The resource attributes the variables give: `OTEL_RESOURCE_ATTRIBUTES`,
+ * then `OTEL_SERVICE_NAME` as `service.name` (which wins, as the
+ * specification says). Options are merged over the result by the caller.
+ *
+ * @internal Shared by {@linkcode resolveTracingOptions} and the metrics push.
+ * @throws {Error} naming the variable whose value is invalid.
+ */
+export function resourceFromEnvironment(env: Environment): Record<string, string> {
+  const raw = nonEmpty(env["OTEL_RESOURCE_ATTRIBUTES"]);
+  const attributes = raw === undefined ? {} : parseKeyValuePairs(raw, "Variable OTEL_RESOURCE_ATTRIBUTES");
+  const serviceName = nonEmpty(env["OTEL_SERVICE_NAME"]);
+  if (serviceName !== undefined) attributes["service.name"] = serviceName;
+  return attributes;
 }
 
 function resolveSampler(options: TracingOptions, env: Environment): SamplerName {
@@ -234,24 +317,20 @@ function checkMillis(value: number | undefined, name: string, fallback: number):
  */
 export function resolveTracingOptions(options: TracingOptions = {}): ResolvedTracingOptions {
   const env = options.env ?? readEnvironment();
-  const serviceName = options.serviceName ?? nonEmpty(env["OTEL_SERVICE_NAME"]);
   if (options.serviceName !== undefined && options.serviceName.trim() === "") {
     throw new Error('Option "serviceName" must not be empty');
   }
-  const envHeaders = nonEmpty(env["OTEL_EXPORTER_OTLP_HEADERS"]);
-  const headers = {
-    ...(envHeaders === undefined ? {} : parseOtlpHeaders(envHeaders, "Variable OTEL_EXPORTER_OTLP_HEADERS")),
-    ...options.headers,
-  };
-  for (const [key, value] of Object.entries(headers)) {
-    if (typeof value !== "string") {
-      throw new Error(`Option "headers" must map names to strings; "${key}" is ${typeof value}`);
-    }
-  }
+  const { url, headers } = resolveOtlpEndpoint("traces", options, env);
+  // Options win over variables: serviceName, then resourceAttributes' service.name,
+  // then OTEL_SERVICE_NAME, then OTEL_RESOURCE_ATTRIBUTES' service.name.
+  const resourceAttributes: Attributes = { ...resourceFromEnvironment(env), ...options.resourceAttributes };
+  const merged = resourceAttributes["service.name"];
+  const serviceName = options.serviceName ?? (typeof merged === "string" ? merged : undefined);
+  if (typeof merged === "string") delete resourceAttributes["service.name"];
   return {
     serviceName,
-    resourceAttributes: options.resourceAttributes ?? {},
-    url: resolveUrl(options, env),
+    resourceAttributes,
+    url,
     headers,
     sampler: resolveSampler(options, env),
     samplerRatio: resolveRatio(options, env),

@@ -18,12 +18,20 @@ export interface ScriptedResponse {
   status: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Streams this many bytes of "x" as the body instead, honouring back-pressure, until the client goes away. */
+  streamBytes?: number;
+  /** Never answers (the connection stays open until the client aborts or the receiver closes). */
+  hang?: boolean;
 }
 
 export interface OtlpReceiver {
   url(path: string): string;
   requests: ReceivedRequest[];
   respondWith(...responses: ScriptedResponse[]): void;
+  /** The answer once the script is used up (200 unless set). */
+  otherwiseRespondWith(response: ScriptedResponse): void;
+  /** Bytes of `streamBytes` bodies handed to the socket so far. */
+  readonly streamedBytes: number;
   waitFor(predicate: (requests: ReceivedRequest[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -31,6 +39,8 @@ export interface OtlpReceiver {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const requests: ReceivedRequest[] = [];
   const script: ScriptedResponse[] = [];
+  let otherwise: ScriptedResponse = { status: 200 };
+  let streamedBytes = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
@@ -43,7 +53,26 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       if (type.includes("json")) body = JSON.parse(raw);
       else body = { unsupportedContentType: type };
       requests.push({ path: req.url ?? "", headers: req.headers, body, raw, at: performance.now() });
-      const reply = script.shift() ?? { status: 200 };
+      const reply = script.shift() ?? otherwise;
+      if (reply.hang === true) return;
+      if (reply.streamBytes !== undefined) {
+        res.writeHead(reply.status, { "content-type": "text/plain", ...reply.headers });
+        const chunk = Buffer.alloc(64 * 1024, "x");
+        let left = reply.streamBytes;
+        const pump = (): void => {
+          while (left > 0 && !res.destroyed) {
+            left -= chunk.length;
+            streamedBytes += chunk.length;
+            if (!res.write(chunk)) {
+              res.once("drain", pump);
+              return;
+            }
+          }
+          if (!res.destroyed) res.end();
+        };
+        pump();
+        return;
+      }
       res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers });
       res.end(reply.body ?? "{}");
     });
@@ -54,6 +83,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     url: (path) => `http://127.0.0.1:${port}${path}`,
     requests,
     respondWith: (...responses) => void script.push(...responses),
+    otherwiseRespondWith: (response) => void (otherwise = response),
+    get streamedBytes() {
+      return streamedBytes;
+    },
     async waitFor(predicate, timeoutMs = 5000) {
       const deadline = performance.now() + timeoutMs;
       while (!predicate(requests)) {

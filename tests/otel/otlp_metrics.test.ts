@@ -285,7 +285,7 @@ describe("OTLP metrics push", () => {
     }
   });
 
-  it("startMetricsPush() drops the oldest snapshots beyond maxQueueSize and never blocks recording", async () => {
+  it("startMetricsPush() keeps one request in flight and one snapshot waiting, the newest, and never blocks recording", async () => {
     const releases: (() => void)[] = [];
     const bodies: string[] = [];
     const slow: typeof fetch = (_input, init) => {
@@ -298,7 +298,6 @@ describe("OTLP metrics push", () => {
       url: "http://collector.invalid/v1/metrics",
       fetch: slow,
       intervalMs: 60_000,
-      maxQueueSize: 2,
     });
     const flushes: Promise<void>[] = [];
     for (let i = 1; i <= 6; i++) {
@@ -306,11 +305,12 @@ describe("OTLP metrics push", () => {
       flushes.push(push.flush());
     }
     assert.equal(counter.get(), 6);
-    // Snapshot 1 is in flight, 2..6 queued into 2 slots: 2, 3 and 4 dropped.
-    assert.equal(push.dropped, 3);
-    while (bodies.length < 3) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
+    // Snapshot 1 is in flight; 2..6 waited in one slot, each superseding the one before.
+    assert.equal(bodies.length, 1, "one request in flight");
+    assert.equal(push.dropped, 4);
+    while (bodies.length < 2) {
       releases.shift()?.();
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
     releases.shift()?.();
     await Promise.all(flushes);
@@ -321,10 +321,10 @@ describe("OTLP metrics push", () => {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await stopping;
-    const values = bodies.slice(0, 3).map((b) => samplesOfOtlp(JSON.parse(b)).get("events_total{}"));
-    assert.deepEqual(values, [1, 5, 6]);
-    assert.equal(push.sent, 4);
-    assert.equal(push.dropped, 3);
+    const values = bodies.map((b) => samplesOfOtlp(JSON.parse(b)).get("events_total{}"));
+    assert.deepEqual(values, [1, 6, 6]);
+    assert.equal(push.sent, 3);
+    assert.equal(push.dropped, 4);
   });
 
   it("startMetricsPush() reports exports that failed for good to onError and keeps going", async () => {
@@ -347,5 +347,19 @@ describe("OTLP metrics push", () => {
     } finally {
       await receiver.close();
     }
+  });
+});
+
+describe("encodeMetricsRequest() and negative histograms", () => {
+  it("leaves out the sum of a histogram whose lowest bucket bound is negative, as OTLP asks", () => {
+    const registry = new Registry({ selfMetrics: false });
+    registry.histogram({ name: "drift_seconds", help: "d", buckets: [-1, 0, 1] }).observe(-0.5);
+    registry.histogram({ name: "size_bytes", help: "s", buckets: [1, 2] }).observe(1.5);
+    const metrics = encodeMetricsRequest(registry.collect()).resourceMetrics[0]!.scopeMetrics[0]!.metrics;
+    const point = (name: string) =>
+      (metrics.find((m) => m.name === name) as { histogram: { dataPoints: { sum?: number }[] } }).histogram
+        .dataPoints[0]!;
+    assert.equal("sum" in point("drift_seconds"), false);
+    assert.equal(point("size_bytes").sum, 1.5);
   });
 });
