@@ -74,7 +74,7 @@ function samplesOfOtlp(request: OtlpMetricsRequest): Sample {
           samples.set(key(`${metric.name}_bucket`, { ...labels, le: le(p.explicitBounds[i] ?? Infinity) }), cumulative);
         });
         assert.equal(cumulative, Number(p.count));
-        samples.set(key(`${metric.name}_sum`, labels), num(p.sum));
+        if (p.sum !== undefined) samples.set(key(`${metric.name}_sum`, labels), num(p.sum));
         samples.set(key(`${metric.name}_count`, labels), Number(p.count));
       }
     } else {
