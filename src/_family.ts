@@ -5,9 +5,9 @@
  * @module
  */
 
-import { encodeLabels, isValidLabelName, isWellFormed, labelValuesOf } from "./labels.ts";
+import { encodeLabels, isValidLabelName, isWellFormed, type Labels, labelValuesOf } from "./labels.ts";
 import { describeValue } from "./_values.ts";
-import type { Store } from "./storage/store.ts";
+import { REMOVALS, type Store } from "./storage/store.ts";
 
 /**
  * The label value the journal records for each label of an overflow series. The overflow
@@ -55,15 +55,38 @@ export interface MetricDefinition {
   readonly quantiles?: readonly number[];
   readonly maxAgeSeconds?: number;
   readonly ageBuckets?: number;
+  /** Seconds without a change after which a series is removed (0: never). */
+  readonly staleAfterSeconds?: number;
 }
 
 /** Slots a series of a family takes. */
 export interface SeriesSize {
   /** Float64 slots in every shard. */
   readonly shard: number;
-  /** Int32 words... expressed in Float64 slots of the shared region. */
+  /** Float64 slots of the shared region (gauge clocks, summary sketches). */
   readonly shared: number;
 }
+
+/** Where a series lives, as the registry hands it to the series it makes. */
+export interface SeriesPlace {
+  /** Row of the series table. */
+  readonly id: number;
+  /** Generation of the row when the series was made. */
+  readonly generation: number;
+  /** Offset of the series' slots in every shard. */
+  readonly offset: number;
+  /** Index of the series' shared slots, or -1. */
+  readonly shared: number;
+  /** This thread's shard. */
+  readonly f64: Float64Array;
+  /** Offset (this thread's shard) of the slot counting folds into an overflow series, or -1. */
+  readonly fold: number;
+}
+
+/** `flags` bit: an overflow series, which counts each fold. */
+export const FOLDS = 1;
+/** `flags` bit: the series was removed; the next write finds or makes it again. */
+export const DEAD = 2;
 
 /** A series as every type keeps it; types extend it with their recording methods. */
 export class SeriesBase {
@@ -71,53 +94,113 @@ export class SeriesBase {
   readonly labelValues: readonly string[];
   /** The encoded label set (inside of the braces), made once. */
   readonly encoded: string;
-  /** Offset of the series' slots in every shard. */
-  readonly offset: number;
-  /** Float64 index of the series' shared slots, or -1. */
-  readonly shared: number;
-  /** Whether this is the metric's overflow series. */
-  readonly overflow: boolean;
-  /** Float64 index of this thread's first slot: offset + this thread's shard base. */
-  readonly slot: number;
+  /** @internal Row of the series table. */
+  id: number;
+  /** @internal Generation of the row this series was made for. */
+  generation: number;
+  /** @internal Offset of the series' slots in every shard (this thread's: `f64[offset]`). */
+  offset: number;
+  /** @internal Index of the series' shared slots, or -1. */
+  shared: number;
+  /** @internal This thread's shard. */
+  f64: Float64Array;
+  /**
+   * @internal 0 on the hot path; FOLDS for an overflow series, DEAD once removed. One
+   * field tested by every write, so the common case costs one compare.
+   */
+  flags: number;
+  /** @internal Folded observations counter slot (this thread's shard), -1 when not an overflow series. */
+  foldSlot: number;
   /** Exemplar provider of the metric, if it opted in. */
   readonly exemplarProvider: ExemplarProvider | undefined;
-  /** The store's whole-buffer Float64 view. */
-  readonly f64: Float64Array;
-  /** @internal The store. */
-  readonly store: Store;
-  /** Folded observations counter slot (this thread's), -1 when not an overflow series. */
-  readonly foldSlot: number;
   /** The metric. */
   readonly family: Family<SeriesBase>;
+  /** @internal Other handles of the same series (revived ones), made dead with it. */
+  aliases: SeriesBase[] | undefined;
 
   /** @internal Made by a family for each label set; use its `labels()`. */
-  constructor(
-    family: Family<SeriesBase>,
-    values: readonly string[],
-    offset: number,
-    shared: number,
-    overflow: boolean,
-  ) {
+  constructor(family: Family<SeriesBase>, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     this.labelValues = values;
     this.encoded = overflow ? OVERFLOW_ENCODED : encodeLabels(family.labelNames, values);
-    this.offset = offset;
-    this.shared = shared;
-    this.overflow = overflow;
-    this.store = family.store;
-    this.f64 = family.store.f64;
-    this.slot = family.store.shardIndex(family.store.thread, offset);
+    this.id = place.id;
+    this.generation = place.generation;
+    this.offset = place.offset;
+    this.shared = place.shared;
+    this.f64 = place.f64;
+    this.foldSlot = place.fold;
+    this.flags = place.fold >= 0 ? FOLDS : 0;
     this.exemplarProvider = family.exemplars;
-    this.foldSlot = -1;
     this.family = family;
+    this.aliases = undefined;
+  }
+
+  /** Whether this is the metric's overflow series. */
+  get overflow(): boolean {
+    return this.family.overflowSeries === this;
+  }
+
+  /** Whether the series was removed (`remove`, `clear`, expiry) and not written since. */
+  get removed(): boolean {
+    return (this.flags & DEAD) !== 0;
+  }
+
+  /**
+   * @internal The uncommon part of a write, when `flags` is not 0: a removed series is found or
+   * made again (from zero) and this handle points at it; an overflow series counts the fold.
+   */
+  beforeWrite(): void {
+    if ((this.flags & DEAD) !== 0) {
+      const live = this.family.revive(this.labelValues, this.overflow);
+      this.id = live.id;
+      this.generation = live.generation;
+      this.offset = live.offset;
+      this.shared = live.shared;
+      this.f64 = live.f64;
+      this.foldSlot = live.foldSlot;
+      this.flags = live.flags;
+      this.revived(live);
+      if (live !== this) (live.aliases ??= []).push(this);
+    }
+    if ((this.flags & FOLDS) !== 0) {
+      this.f64[this.foldSlot]!++;
+      this.family.foldCounter?.inc();
+    }
+  }
+
+  /** @internal Called after a revive; types that keep more per-series state copy it here. */
+  revived(_live: SeriesBase): void {}
+
+  /** @internal Marks this handle and its aliases removed: their next write revives them. */
+  markDead(): void {
+    this.flags = DEAD;
+    if (this.aliases !== undefined) for (const alias of this.aliases) alias.flags = DEAD;
+    this.aliases = undefined;
+  }
+
+  /**
+   * @internal Sum of one slot of this series over every thread's shard; 0 once removed
+   * (the values went with the series).
+   */
+  slotSum(slot: number): number {
+    if ((this.flags & DEAD) !== 0) return 0;
+    return this.family.store.sumShards(this.offset + slot);
   }
 }
 
-/** The registry's side of series creation, as a family sees it. */
+/** The registry's side of series creation and removal, as a family sees it. */
 export interface SeriesFactory {
   /** Creates (or finds, if another thread made it) a series; undefined when over a limit. */
   defineSeries(family: Family<SeriesBase>, values: readonly string[]): SeriesBase | undefined;
   /** Finds a series any thread made, creating none; undefined when there is none. */
   findSeries(family: Family<SeriesBase>, values: readonly string[]): SeriesBase | undefined;
+  /** The metric's overflow series (made by another thread, perhaps); undefined if memory is exhausted. */
+  overflowOf(family: Family<SeriesBase>): SeriesBase | undefined;
+  /** Removes a series from every thread; whether it existed. */
+  removeSeries(family: Family<SeriesBase>, values: readonly string[]): boolean;
+  /** Removes every series of a metric. */
+  clearFamily(family: Family<SeriesBase>): void;
+  /** Processes removals other threads made since this thread last looked. */
+  syncRemovals(): void;
   /** Counts an exemplar dropped (invalid, over the 128-character limit, or its provider threw). */
   exemplarDropped(): void;
 }
@@ -126,7 +209,7 @@ export interface SeriesFactory {
 export interface FamilyContext {
   /** The definition as the journal keeps it. */
   readonly definition: MetricDefinition;
-  /** Journal ordinal of the metric. */
+  /** Id of the metric, the same on every thread. */
   readonly id: number;
   /** The store. */
   readonly store: Store;
@@ -180,21 +263,27 @@ export abstract class Family<S extends SeriesBase> {
   readonly labelNames: readonly string[];
   /** @internal The definition as registered. */
   readonly definition: MetricDefinition;
-  /** Journal ordinal of the metric, the same on every thread. */
+  /** Id of the metric, the same on every thread. */
   readonly id: number;
   /** @internal The store. */
   readonly store: Store;
   /** Exemplar provider, if the metric opted in. */
   readonly exemplars: ExemplarProvider | undefined;
-  /** Series in creation order, the same on every thread (the overflow series apart). */
-  readonly series: S[] = [];
-  /** The overflow series (metrics with labels). */
+  /** @internal Series this thread knows, in creation order (the overflow series apart). */
+  series: S[] = [];
+  /** @internal The overflow series (metrics with labels). */
   overflowSeries: S | undefined;
-  /** Called before each render and collect. */
-  collectHook: (() => void) | undefined;
-  private readonly index: IndexNode<S> = new Map();
+  /** @internal The self-metric series counting this metric's folds. */
+  foldCounter: { inc(): void } | undefined;
+  /** @internal Called before each render and collect. */
+  collectHook: (() => void | Promise<void>) | undefined;
+  /** @internal Milliseconds without a change after which a series is removed; 0 for never. */
+  staleAfterMs: number;
+  private index: IndexNode<S> = new Map();
   private single: S | undefined;
   private readonly factory: SeriesFactory;
+  /** Whether `series` holds removed series still to be taken out. */
+  private dirty = false;
 
   /** @internal Made by the registry; use `Registry.counter()` and its siblings. */
   constructor(context: FamilyContext) {
@@ -211,6 +300,7 @@ export abstract class Family<S extends SeriesBase> {
     this.store = context.store;
     this.factory = context.factory;
     this.exemplars = context.exemplars;
+    this.staleAfterMs = (definition.staleAfterSeconds ?? 0) * 1000;
   }
 
   /** The type name used in messages, e.g. `Counter`. */
@@ -219,24 +309,24 @@ export abstract class Family<S extends SeriesBase> {
   /** @internal Slots one series takes. */
   abstract get size(): SeriesSize;
 
-  /** Makes the local object of a series. */
-  abstract makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): S;
+  /** @internal Makes the local object of a series. */
+  abstract makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): S;
 
-  /** Adds a series read from the journal. */
-  adopt(values: readonly string[], offset: number, shared: number, overflow: boolean, foldOffset?: number): void {
-    const series = this.makeSeries(values, offset, shared, overflow);
-    if (overflow) {
-      (series as { foldSlot: number }).foldSlot = this.store.shardIndex(
-        this.store.thread,
-        foldOffset ?? offset + this.size.shard,
-      );
-    }
+  /**
+   * @internal A number that changes whenever anything is recorded into a series (from any
+   * thread): expiry removes a series whose fingerprint stayed the same for `staleAfterMs`.
+   */
+  abstract fingerprint(series: S): number;
+
+  /** @internal Adds a series this thread now knows (made here, found, or read from the table). */
+  adopt(series: S, overflow: boolean): void {
     if (overflow) {
       // Not in the label index: a user's label values never reach the overflow series.
       this.overflowSeries = series;
       return;
     }
     this.series.push(series);
+    const values = series.labelValues;
     if (values.length === 0) {
       this.single = series;
       return;
@@ -250,17 +340,49 @@ export abstract class Family<S extends SeriesBase> {
     node.set(values[values.length - 1]!, series);
   }
 
+  /** @internal Forgets a removed series: out of the label index and, lazily, of `series`. */
+  forget(series: S): void {
+    series.markDead();
+    if (this.overflowSeries === series) {
+      this.overflowSeries = undefined;
+      return;
+    }
+    this.dirty = true;
+    const values = series.labelValues;
+    if (values.length === 0) {
+      if (this.single === series) this.single = undefined;
+      return;
+    }
+    const path: IndexNode<S>[] = [];
+    let node: IndexNode<S> | undefined = this.index;
+    for (let i = 0; i < values.length - 1 && node !== undefined; i++) {
+      path.push(node);
+      node = node.get(values[i]!) as IndexNode<S> | undefined;
+    }
+    if (node === undefined || node.get(values[values.length - 1]!) !== series) return;
+    node.delete(values[values.length - 1]!);
+    // Empty inner maps go too, so churn leaves no trail.
+    for (let i = path.length - 1; i >= 0 && node!.size === 0; i--) {
+      path[i]!.delete(values[i]!);
+      node = path[i];
+    }
+  }
+
   /** `Counter "name"`, for messages. */
   protected get what(): string {
     return `${this.kind} "${this.name}"`;
   }
 
   /**
-   * The series of a label set. Hot path of every labelled call: one map lookup per
-   * label on the label values (strings hash once and cache it), then a key count to
-   * refuse extra labels; anything unusual goes to the slow path.
+   * The series of a label set. Hot path of every labelled call: one check that no series was
+   * removed since this thread last looked, one map lookup per label on the label values
+   * (strings hash once and cache it), then a key count to refuse extra labels; anything
+   * unusual goes to the slow path.
    */
   labels(labels: Record<string, string>): S {
+    const store = this.store;
+    // A removal elsewhere may have made an indexed series dead: catch up first.
+    if (store.i32[REMOVALS] !== store.seenRemovals) this.factory.syncRemovals();
     const names = this.labelNames;
     const n = names.length;
     // null is an object too: send it to the slow path, which names the mistake.
@@ -285,12 +407,14 @@ export abstract class Family<S extends SeriesBase> {
 
   /** The series of a metric without labels. */
   unlabelled(): S {
+    const store = this.store;
+    if (store.i32[REMOVALS] !== store.seenRemovals) this.factory.syncRemovals();
     const single = this.single;
     if (single !== undefined) return single;
     return this.slowLabels({});
   }
 
-  /** The series of label values this thread knows of (overflow included), or undefined. */
+  /** @internal The series of label values this thread knows of (overflow excluded), or undefined. */
   find(values: readonly string[]): S | undefined {
     if (values.length === 0) return this.single;
     let node: IndexNode<S> | S | undefined = this.index;
@@ -304,11 +428,24 @@ export abstract class Family<S extends SeriesBase> {
   /** The label check and series creation behind `labels()` when the fast lookup misses. */
   private slowLabels(labels: unknown): S {
     if (labels === undefined) labels = {};
-    const values = labelValuesOf(this.what, this.labelNames, labels);
+    return this.seriesOf(labelValuesOf(this.what, this.labelNames, labels));
+  }
+
+  /** The series of checked label values: known, found in another thread, made, or the overflow series. */
+  private seriesOf(values: readonly string[]): S {
     let series = this.find(values);
     if (series === undefined) series = this.factory.defineSeries(this, values) as S | undefined;
-    if (series === undefined) series = this.overflowSeries!;
+    if (series === undefined) series = this.overflowSeries ?? this.factory.overflowOf(this) as S | undefined;
+    if (series === undefined) {
+      throw new Error(`${this.what} cannot record: the registry's memory is exhausted (raise maxBytes)`);
+    }
     return series;
+  }
+
+  /** @internal The live series for a handle whose series was removed: found or made again. */
+  revive(values: readonly string[], overflow: boolean): S {
+    if (overflow) return this.overflowSeries ?? this.factory.overflowOf(this) as S ?? this.seriesOf(values);
+    return this.seriesOf(values);
   }
 
   /**
@@ -316,9 +453,57 @@ export abstract class Family<S extends SeriesBase> {
    * @throws {Error} on an unknown, missing or malformed label, as `labels()` does.
    */
   existing(labels: unknown): S | undefined {
-    if (labels === undefined && this.labelNames.length === 0) return this.single;
+    const store = this.store;
+    if (store.i32[REMOVALS] !== store.seenRemovals) this.factory.syncRemovals();
+    if (labels === undefined && this.labelNames.length === 0 && this.single !== undefined) return this.single;
     const values = labelValuesOf(this.what, this.labelNames, labels === undefined ? {} : labels);
     return this.find(values) ?? this.factory.findSeries(this, values) as S | undefined;
+  }
+
+  /**
+   * Removes the series of a label set from every thread's next render. A bound series a
+   * thread still holds brings the series back from zero at its next write; writes another
+   * thread makes before it notices the removal (at its next call into the registry, or
+   * within a second when it runs an event loop) are dropped.
+   *
+   * @returns whether the series existed.
+   * @throws {Error} on an unknown, missing or malformed label.
+   *
+   * @example Removing a series
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * const jobs = registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["queue"] as const });
+   * jobs.inc({ queue: "a" });
+   * if (!jobs.remove({ queue: "a" }) || registry.render().includes('queue="a"')) throw new Error();
+   * ```
+   */
+  remove(labels: Labels<string>): boolean {
+    const values = labelValuesOf(this.what, this.labelNames, labels === undefined ? {} : labels);
+    return this.factory.removeSeries(this, values);
+  }
+
+  /**
+   * Removes every series of the metric from every thread's next render (a metric without
+   * labels starts again from zero).
+   *
+   * @example Clearing a metric
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * const jobs = registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["queue"] as const });
+   * jobs.inc({ queue: "a" });
+   * jobs.clear();
+   * if (registry.render().includes("queue=")) throw new Error();
+   * ```
+   */
+  clear(): void {
+    this.factory.clearFamily(this);
+  }
+
+  /** The same as `clear()`, by prom-client's name. */
+  reset(): void {
+    this.clear();
   }
 
   /**
@@ -367,6 +552,10 @@ export abstract class Family<S extends SeriesBase> {
 
   /** The series to show: all, then the overflow series once something folded into it. */
   visibleSeries(): readonly S[] {
+    if (this.dirty) {
+      this.series = this.series.filter((s) => (s.flags & DEAD) === 0);
+      this.dirty = false;
+    }
     const overflow = this.overflowSeries;
     return overflow !== undefined && this.foldedObservations() > 0 ? [...this.series, overflow] : this.series;
   }
@@ -374,7 +563,7 @@ export abstract class Family<S extends SeriesBase> {
   /** Observations folded into the overflow series (all threads). */
   foldedObservations(): number {
     const overflow = this.overflowSeries;
-    if (overflow === undefined) return 0;
-    return this.store.sumShards(overflow.foldSlot - this.store.shardIndex(this.store.thread, 0));
+    if (overflow === undefined || overflow.foldSlot < 0) return 0;
+    return this.store.sumShards(overflow.foldSlot);
   }
 }

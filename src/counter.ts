@@ -4,7 +4,14 @@
  * @module
  */
 
-import { type ExemplarProvider, Family, SeriesBase, type SeriesSize, type StoredExemplar } from "./_family.ts";
+import {
+  type ExemplarProvider,
+  Family,
+  SeriesBase,
+  type SeriesPlace,
+  type SeriesSize,
+  type StoredExemplar,
+} from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { checkIncrement } from "./_values.ts";
 
@@ -38,8 +45,9 @@ export class CounterSeries extends SeriesBase {
     if (typeof value !== "number" || !(value >= 0 && value < Infinity)) {
       checkIncrement(`Counter "${this.family.name}"`, value);
     }
-    this.f64[this.slot]! += value;
-    if (this.foldSlot >= 0) this.f64[this.foldSlot]!++;
+    // One compare on the hot path: an overflow series counts its folds, a removed one revives.
+    if (this.flags !== 0) this.beforeWrite();
+    this.f64[this.offset]! += value;
     if (exemplar !== undefined || this.exemplarProvider !== undefined) {
       const stored = this.family.exemplarOf(value, exemplar);
       if (stored !== undefined) this.exemplar = stored;
@@ -48,7 +56,7 @@ export class CounterSeries extends SeriesBase {
 
   /** The current value, summed over all threads. */
   get(): number {
-    return this.store.sumShards(this.offset);
+    return this.slotSum(0);
   }
 }
 
@@ -66,6 +74,12 @@ export interface CounterOptions<L extends string = string> {
   exemplars?: ExemplarProvider | false;
   /** Called before every render or collect. */
   collect?: (counter: Counter<L>) => void;
+  /**
+   * Seconds without a change after which a series is removed at the next render or collect
+   * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
+   * @default the registry's `staleAfterSeconds` (0)
+   */
+  staleAfterSeconds?: number;
 }
 
 /**
@@ -93,8 +107,13 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
   }
 
   /** @internal */
-  makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): CounterSeries {
-    return new CounterSeries(this, values, offset, shared, overflow);
+  makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): CounterSeries {
+    return new CounterSeries(this, values, place, overflow);
+  }
+
+  /** @internal */
+  fingerprint(series: CounterSeries): number {
+    return series.get();
   }
 
   /** The bound series of a label set. @throws {Error} on an unknown or missing label. */

@@ -4,17 +4,28 @@
  * @module
  */
 
-import { type ExemplarProvider, Family, SeriesBase, type SeriesSize } from "./_family.ts";
+import { DEAD, type ExemplarProvider, Family, SeriesBase, type SeriesPlace, type SeriesSize } from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { checkGaugeValue, notANumber } from "./_values.ts";
-import { atomicAddFloat, atomicLoadFloat, atomicStoreFloat } from "./storage/atomic_float.ts";
+
+/** Shard slots of a gauge series: the last set (clock, value), the sum of adds since a clock, writes. */
+const SET_CLOCK = 0;
+const SET_VALUE = 1;
+const DELTA_CLOCK = 2;
+const DELTA = 3;
+const WRITES = 4;
+const TWO_32 = 4294967296;
 
 /**
  * One series of a gauge, bound to its label values.
  *
- * A gauge has one value shared by all threads (a `set` in one thread is seen by all),
- * so it lives in the shared region: a plain store while the registry is private to
- * one thread, a compare-and-swap of the float's bits once it is shared.
+ * A gauge has one value for all threads (a `set` in one thread is seen by all), yet its
+ * writes go to the writing thread's own shard, as a counter's do, so no write needs a
+ * compare-and-swap of 64 bits (which JavaScript can only do through BigInts): each thread
+ * keeps its last `set` with a clock taken from the series' shared clock, and the sum of its
+ * adds since the clock it last saw. The value is the newest set, plus the adds of every
+ * thread made since it. A `set` costs one atomic add on the clock; `inc` and `dec` a plain
+ * read of it.
  *
  * @example Tracking queue depth
  * ```ts
@@ -27,20 +38,55 @@ import { atomicAddFloat, atomicLoadFloat, atomicStoreFloat } from "./storage/ato
  * ```
  */
 export class GaugeSeries extends SeriesBase {
+  /** @internal The shared clocks (two Int32 words a series: low, high). */
+  clocks: Int32Array;
+
+  /** @internal Made by the gauge for each label set; use `Gauge.labels()`. */
+  constructor(family: Gauge, values: readonly string[], place: SeriesPlace, overflow: boolean) {
+    super(family, values, place, overflow);
+    this.clocks = family.store.sharedI32;
+  }
+
+  /** @internal */
+  override revived(live: SeriesBase): void {
+    this.clocks = (live as GaugeSeries).clocks;
+  }
+
   /** Sets the value (any number, NaN and infinities included). @throws {TypeError} when `value` is not a number. */
   set(value: number): void {
     if (typeof value !== "number") throw this.notANumber(value);
-    if (this.foldSlot >= 0) this.f64[this.foldSlot]!++;
-    if (this.store.threaded) atomicStoreFloat(this.store.i64, this.shared, value);
-    else this.f64[this.shared] = value;
+    if (this.flags !== 0) this.beforeWrite();
+    const clocks = this.clocks;
+    const at = this.shared * 2;
+    // The one atomic step of a set: a clock that orders it against every other thread's.
+    const low = this.family.store.threaded ? Atomics.add(clocks, at, 1) : clocks[at]!++;
+    if (low === -1) Atomics.add(clocks, at + 1, 1); // the low word wrapped: whoever wrapped it carries
+    const clock = clocks[at + 1]! * TWO_32 + ((low + 1) >>> 0);
+    const f64 = this.f64;
+    const o = this.offset;
+    f64[o + SET_VALUE] = value;
+    f64[o + SET_CLOCK] = clock;
+    f64[o + DELTA_CLOCK] = clock;
+    f64[o + DELTA] = 0;
+    f64[o + WRITES]!++;
   }
 
   /** Adds `value` (default 1). @throws {TypeError} when `value` is not a number. */
   inc(value: number = 1): void {
     if (typeof value !== "number") throw this.notANumber(value);
-    if (this.foldSlot >= 0) this.f64[this.foldSlot]!++;
-    if (this.store.threaded) atomicAddFloat(this.store.i64, this.shared, value);
-    else this.f64[this.shared]! += value;
+    if (this.flags !== 0) this.beforeWrite();
+    const clocks = this.clocks;
+    const at = this.shared * 2;
+    // A plain read: an add that races a set in another thread is ordered before that set.
+    const clock = clocks[at + 1]! * TWO_32 + (clocks[at]! >>> 0);
+    const f64 = this.f64;
+    const o = this.offset;
+    if (f64[o + DELTA_CLOCK] !== clock) {
+      f64[o + DELTA] = 0;
+      f64[o + DELTA_CLOCK] = clock;
+    }
+    f64[o + DELTA]! += value;
+    f64[o + WRITES]!++;
   }
 
   /** Subtracts `value` (default 1). @throws {TypeError} when `value` is not a number. */
@@ -66,9 +112,33 @@ export class GaugeSeries extends SeriesBase {
     };
   }
 
-  /** The current value. */
+  /** The current value: the newest set of any thread, plus every thread's adds since. */
   get(): number {
-    return this.store.threaded ? atomicLoadFloat(this.store.i64, this.shared) : this.f64[this.shared]!;
+    if ((this.flags & DEAD) !== 0) return 0;
+    const store = this.family.store;
+    const o = this.offset;
+    const threads = store.threads;
+    let newest = 0;
+    let value = 0;
+    for (let t = 0; t < threads; t++) {
+      const shard = store.shard(t);
+      if (o + WRITES >= shard.length) continue;
+      const clock = shard[o + SET_CLOCK]!;
+      if (clock > newest) {
+        newest = clock;
+        value = shard[o + SET_VALUE]!;
+      }
+    }
+    for (let t = 0; t < threads; t++) {
+      const shard = store.shard(t);
+      if (o + WRITES < shard.length && shard[o + DELTA_CLOCK]! >= newest) value += shard[o + DELTA]!;
+    }
+    return value;
+  }
+
+  /** @internal Writes into the series from every thread, for expiry. */
+  writes(): number {
+    return this.slotSum(WRITES);
   }
 
   /** The error for a value that is not a number. */
@@ -91,6 +161,12 @@ export interface GaugeOptions<L extends string = string> {
   collect?: (gauge: Gauge<L>) => void;
   /** Not used by gauges (OpenMetrics has no gauge exemplars); accepted for symmetry. */
   exemplars?: ExemplarProvider | false;
+  /**
+   * Seconds without a change after which a series is removed at the next render or collect
+   * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
+   * @default the registry's `staleAfterSeconds` (0)
+   */
+  staleAfterSeconds?: number;
 }
 
 /**
@@ -112,14 +188,19 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     return "Gauge";
   }
 
-  /** @internal One shared slot per series (and a fold counter slot for the overflow series). */
+  /** @internal Five slots in every shard (see GaugeSeries) and one shared slot for the clock. */
   get size(): SeriesSize {
-    return { shard: 0, shared: 1 };
+    return { shard: 5, shared: 1 };
   }
 
   /** @internal */
-  makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): GaugeSeries {
-    return new GaugeSeries(this, values, offset, shared, overflow);
+  makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): GaugeSeries {
+    return new GaugeSeries(this, values, place, overflow);
+  }
+
+  /** @internal */
+  fingerprint(series: GaugeSeries): number {
+    return series.writes();
   }
 
   /** The bound series of a label set. @throws {Error} on an unknown or missing label. */

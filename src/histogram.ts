@@ -9,6 +9,7 @@ import {
   Family,
   type FamilyContext,
   SeriesBase,
+  type SeriesPlace,
   type SeriesSize,
   type StoredExemplar,
 } from "./_family.ts";
@@ -80,8 +81,8 @@ export class HistogramSeries extends SeriesBase {
   private readonly minimum: number;
 
   /** @internal Made by the histogram for each label set; use `Histogram.labels()`. */
-  constructor(family: Histogram, values: readonly string[], offset: number, shared: number, overflow: boolean) {
-    super(family, values, offset, shared, overflow);
+  constructor(family: Histogram, values: readonly string[], place: SeriesPlace, overflow: boolean) {
+    super(family, values, place, overflow);
     this.upper = family.upperBounds;
     this.minimum = family.minimum;
   }
@@ -102,11 +103,12 @@ export class HistogramSeries extends SeriesBase {
     const n = upper.length;
     let bucket = 0;
     while (bucket < n && value > upper[bucket]!) bucket++;
+    // One compare on the hot path: an overflow series counts its folds, a removed one revives.
+    if (this.flags !== 0) this.beforeWrite();
     const f64 = this.f64;
-    const slot = this.slot;
+    const slot = this.offset;
     f64[slot + bucket]!++;
     f64[slot + n + 1]! += value;
-    if (this.foldSlot >= 0) f64[this.foldSlot]!++;
     if (exemplar !== undefined || this.exemplarProvider !== undefined) {
       const stored = this.family.exemplarOf(value, exemplar);
       if (stored !== undefined) (this.bucketExemplars ??= [])[bucket] = stored;
@@ -128,13 +130,13 @@ export class HistogramSeries extends SeriesBase {
   /** Observations so far, over all threads. */
   count(): number {
     let total = 0;
-    for (let i = 0; i <= this.upper.length; i++) total += this.store.sumShards(this.offset + i);
+    for (let i = 0; i <= this.upper.length; i++) total += this.slotSum(i);
     return total;
   }
 
   /** Sum of observations so far, over all threads. */
   sum(): number {
-    return this.store.sumShards(this.offset + this.upper.length + 1);
+    return this.slotSum(this.upper.length + 1);
   }
 
   /** Cumulative bucket counts, ending with `+Inf`. */
@@ -142,7 +144,7 @@ export class HistogramSeries extends SeriesBase {
     const out: number[] = [];
     let running = 0;
     for (let i = 0; i <= this.upper.length; i++) {
-      running += this.store.sumShards(this.offset + i);
+      running += this.slotSum(i);
       out.push(running);
     }
     return out;
@@ -182,6 +184,12 @@ export interface HistogramOptions<L extends string = string> {
   exemplars?: ExemplarProvider | false;
   /** Called before every render or collect. */
   collect?: (histogram: Histogram<L>) => void;
+  /**
+   * Seconds without a change after which a series is removed at the next render or collect
+   * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
+   * @default the registry's `staleAfterSeconds` (0)
+   */
+  staleAfterSeconds?: number;
 }
 
 /**
@@ -235,8 +243,13 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
   }
 
   /** @internal */
-  makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): HistogramSeries {
-    return new HistogramSeries(this, values, offset, shared, overflow);
+  makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): HistogramSeries {
+    return new HistogramSeries(this, values, place, overflow);
+  }
+
+  /** @internal */
+  fingerprint(series: HistogramSeries): number {
+    return series.count();
   }
 
   /** The bound series of a label set. @throws {Error} on an unknown or missing label. */

@@ -14,15 +14,37 @@ import {
   OVERFLOW_VALUE,
   type SeriesBase,
 } from "./_family.ts";
-import { Counter, type CounterOptions } from "./counter.ts";
+import { Counter, type CounterOptions, type CounterSeries } from "./counter.ts";
 import { Gauge, type GaugeOptions } from "./gauge.ts";
 import { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./histogram.ts";
 import { isValidLabelName, isValidMetricName } from "./labels.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
 import { renderText } from "./exposition/_text.ts";
+import { unrefTimer } from "./otel/_runtime.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./exposition/snapshot.ts";
-import { SERIES, Store, type StoreHandle, type StoreLayout } from "./storage/store.ts";
+import {
+  CHANGES,
+  FLAG_OVERFLOW,
+  labelHash,
+  type MetricRecord,
+  REMOVALS,
+  RING_SIZE,
+  ROW_BITS,
+  ROW_BORN,
+  ROW_FLAGS,
+  ROW_FOLD,
+  ROW_HASH,
+  ROW_LABELS,
+  ROW_LABELS_LENGTH,
+  ROW_METRIC,
+  ROW_SHARD,
+  ROW_SHARED,
+  SERIES,
+  Store,
+  type StoreHandle,
+  type StoreLayout,
+} from "./storage/store.ts";
 
 /** Options of `new Registry()`. */
 export interface RegistryOptions {
@@ -37,17 +59,19 @@ export interface RegistryOptions {
   exemplars?: ExemplarProvider;
   /** Register the registry's self-metrics (`atomic_metrics_*`). @default true */
   selfMetrics?: boolean;
-  /** Float64 slots per thread shard. @default maxSeries * 16 + 4096 */
-  shardSlots?: number;
-  /** Bytes of the region shared by all threads (gauges, summary sketches). @default 16 MiB */
-  sharedBytes?: number;
   /**
-   * Bytes the journal of definitions (metrics and label sets) may grow to. It starts at 64 KiB and
-   * grows with the series created; what is not used is address space, not memory. Should it ever
-   * fill, new label sets fold into the overflow series (counted), as past `maxSeries`.
-   * @default 1 GiB
+   * Seconds without a change after which a series is removed, for metrics that don't set their
+   * own `staleAfterSeconds`; 0 for never. Decided when the registry is rendered or collected.
+   * @default 0
    */
-  journalBytes?: number;
+  staleAfterSeconds?: number;
+  /**
+   * Bytes each of the store's buffers may grow to. Only address space is reserved up front;
+   * memory is taken as series are created. Past it, new label sets fold into the overflow series
+   * (counted), as past `maxSeries`.
+   * @default 4 GiB
+   */
+  maxBytes?: number;
 }
 
 /** The text formats `render` writes. */
@@ -62,26 +86,6 @@ export const SELF_METRICS = {
 } as const;
 
 type AnyFamily = Family<SeriesBase>;
-
-interface MetricRecord {
-  t: "m";
-  d: MetricDefinition;
-}
-interface SeriesRecord {
-  t: "s";
-  /** Metric id. */
-  m: number;
-  /** Label values. */
-  v: string[];
-  /** Shard offset. */
-  o: number;
-  /** Shared Float64 index. */
-  g: number;
-  /** 1 for an overflow series. */
-  x?: 1;
-  /** Shard offset of the slot counting the overflow series' folded observations. */
-  f?: number;
-}
 
 const RESERVED_SUFFIXES: Record<MetricType, readonly string[]> = {
   counter: ["_total", "_created"],
@@ -129,10 +133,17 @@ export class Registry {
   readonly store: Store;
   private readonly defaultExemplars: ExemplarProvider | undefined;
   private readonly byName = new Map<string, AnyFamily>();
-  private readonly byId: AnyFamily[] = [];
+  /** Metrics by id; undefined once removed. */
+  private readonly byId: (AnyFamily | undefined)[] = [];
   private readonly takenNames = new Map<string, string>();
   private sorted: AnyFamily[] | undefined;
+  /** Bytes of the metrics log this thread has read. */
   private cursor = 0;
+  /** The series this thread knows, by row of the series table. */
+  private readonly local: (SeriesBase | undefined)[] = [];
+  /** The CHANGES epoch of this thread's last full scan of the series table. */
+  private seenChanges = -1;
+  private readonly staleAfterSeconds: number;
   private readonly hooks: (() => void)[] = [];
   private overflowCounter: Counter<"metric"> | undefined;
   private droppedExemplars: Counter | undefined;
@@ -147,27 +158,34 @@ export class Registry {
    */
   constructor(options: RegistryOptions = {}, attachTo?: StoreHandle) {
     this.defaultExemplars = options.exemplars;
+    const stale = options.staleAfterSeconds ?? 0;
+    if (typeof stale !== "number" || !(stale >= 0 && stale < Infinity)) {
+      throw new RangeError(`Registry option staleAfterSeconds must be a number >= 0, got ${String(stale)}`);
+    }
+    this.staleAfterSeconds = stale;
     if (attachTo !== undefined) {
       this.store = Store.attach(attachTo);
     } else {
       const maxSeries = options.maxSeries ?? 10_000;
       const maxThreads = options.maxThreads ?? 16;
-      if (!Number.isInteger(maxSeries) || maxSeries < 1) {
+      if (!Number.isInteger(maxSeries) || maxSeries < 1 || maxSeries >= 2 ** 31) {
         throw new RangeError(`Registry option maxSeries must be a positive integer, got ${maxSeries}`);
       }
       if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1024) {
         throw new RangeError(`Registry option maxThreads must be an integer in [1, 1024], got ${maxThreads}`);
       }
-      const layout: StoreLayout = {
-        maxSeries,
-        maxThreads,
-        shardSlots: options.shardSlots ?? maxSeries * 16 + 4096,
-        sharedSlots: Math.floor((options.sharedBytes ?? 16 * 1024 * 1024) / 8),
-        journalBytes: options.journalBytes ?? 2 ** 30,
-      };
+      const maxBytes = options.maxBytes ?? 2 ** 32;
+      if (!Number.isInteger(maxBytes) || maxBytes < 2 ** 16 || maxBytes > 2 ** 40) {
+        throw new RangeError(`Registry option maxBytes must be an integer in [64 KiB, 1 TiB], got ${maxBytes}`);
+      }
+      const layout: StoreLayout = { maxSeries, maxThreads, maxBytes, journalBytes: Math.min(maxBytes, 2 ** 28) };
       this.store = Store.create(layout);
     }
     this.sync();
+    if (attachTo !== undefined) {
+      this.store.locked(() => this.dropRemovedRows(true));
+      this.watchRemovals();
+    }
     if (options.selfMetrics !== false) this.registerSelfMetrics();
   }
 
@@ -206,7 +224,9 @@ export class Registry {
    * ```
    */
   share(): StoreHandle {
-    return this.store.share();
+    const handle = this.store.share();
+    this.watchRemovals();
+    return handle;
   }
 
   /**
@@ -228,9 +248,33 @@ export class Registry {
    */
   detach(): void {
     if (this.detached) return;
+    this.syncRemovals();
     this.detached = true;
+    if (this.watch !== undefined) clearInterval(this.watch);
     this.store.release();
   }
+
+  /**
+   * A thread that only records through bound series never calls into the registry, so it
+   * would not learn of removals: once threads share the registry, a timer (that does not keep
+   * the process alive) catches up every second. It holds the registry weakly.
+   */
+  private watchRemovals(): void {
+    if (this.watch !== undefined || typeof setInterval !== "function") return;
+    const self = new WeakRef(this);
+    const timer = setInterval(() => {
+      const registry = self.deref();
+      if (registry === undefined || registry.detached) return clearInterval(timer);
+      try {
+        registry.syncRemovals();
+      } catch {
+        // never into the application; the next call into the registry catches up
+      }
+    }, 1000);
+    unrefTimer(timer);
+    this.watch = timer;
+  }
+  private watch: ReturnType<typeof setInterval> | undefined;
 
   /**
    * Registers a counter, or returns the one already registered with the same definition.
@@ -337,9 +381,17 @@ export class Registry {
     return this.byName.get(name) as Counter | Gauge | Histogram | Summary | undefined;
   }
 
-  /** Number of series (all metrics, all threads; overflow series included). */
+  /** Number of live series (all metrics, all threads; overflow and self-metric series apart). */
   seriesCount(): number {
     return Atomics.load(this.store.i32, SERIES);
+  }
+
+  /**
+   * Bytes of memory the registry's store takes now, in every buffer of every thread; what is
+   * reserved for growth is address space, not counted.
+   */
+  get byteLength(): number {
+    return this.store.byteLength;
   }
 
   /**
@@ -356,32 +408,428 @@ export class Registry {
     return collectSnapshots(this.families());
   }
 
-  /** Families sorted by name, after syncing other threads' definitions and running hooks. */
+  /**
+   * Takes a metric out of the registry, with all its series, on every thread; its name is
+   * free to register again. Returns whether it was registered.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * registry.counter({ name: "old_total", help: "Old" }).inc();
+   * if (!registry.remove("old_total") || registry.render().includes("old_total")) throw new Error();
+   * registry.gauge({ name: "old_total", help: "Now a gauge" }); // the name is free again
+   * ```
+   */
+  remove(name: string): boolean {
+    return this.store.locked(() => {
+      this.sync();
+      const family = this.byName.get(name);
+      if (family === undefined || name.startsWith("atomic_metrics_")) return false;
+      this.removeRows(family);
+      const words = this.metricWords(family);
+      words[1] = 1; // removed: its rows freed later go to the orphan list
+      // Ids on the metric's free list keep their slots; an orphan id gets new ones.
+      this.store.appendMetrics([{ t: "x", id: family.id }]);
+      this.sync();
+      return true;
+    });
+  }
+
+  /**
+   * Takes every metric out of the registry (its self-metrics stay), on every thread.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry({ selfMetrics: false });
+   * registry.counter({ name: "a_total", help: "A" }).inc();
+   * registry.clear();
+   * if (registry.render() !== "") throw new Error();
+   * ```
+   */
+  clear(): void {
+    this.sync();
+    for (const family of [...this.byName.values()]) this.remove(family.name);
+  }
+
+  /** Families sorted by name, after syncing other threads' definitions and series, running hooks, expiring. */
   private families(): AnyFamily[] {
     this.sync();
     for (const hook of this.hooks) hook();
-    for (const family of this.byId) family.collectHook?.();
-    return this.sorted ??= [...this.byId].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const family of this.byName.values()) family.collectHook?.();
+    this.scan();
+    this.expire();
+    return this.sorted ??= [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Reads the definitions other threads published since the last sync. */
+  /** Reads the metric definitions and removals other threads published since the last sync. */
   private sync(): void {
-    const end = this.store.journalLength();
+    const end = this.store.metricLogLength();
     if (end === this.cursor) return;
-    for (const record of this.store.read(this.cursor, end) as (MetricRecord | SeriesRecord)[]) {
-      if (record.t === "m") this.adoptMetric(record.d);
-      else this.byId[record.m]!.adopt(record.v, record.o, record.g, record.x === 1, record.f);
+    for (const record of this.store.readMetrics(this.cursor, end)) {
+      if (record.t === "m") this.adoptMetric(record.id, record.d as MetricDefinition);
+      else this.dropMetric(record.id);
     }
     this.cursor = end;
   }
 
-  /** Builds the family for a definition read from the store's journal (ours or another thread's). */
-  private adoptMetric(definition: MetricDefinition): void {
-    const family = this.familyOf(definition, this.byId.length);
-    this.byId.push(family);
+  /** Builds the family for a definition read from the metrics log (ours or another thread's). */
+  private adoptMetric(id: number, definition: MetricDefinition): void {
+    const family = this.familyOf(definition, id);
+    if (definition.staleAfterSeconds === undefined && this.staleAfterSeconds > 0) {
+      family.staleAfterMs = this.staleAfterSeconds * 1000;
+    }
+    this.byId[id] = family;
     this.byName.set(definition.name, family);
     for (const name of namesOf(definition.type, definition.name)) this.takenNames.set(name, definition.name);
     this.sorted = undefined;
+  }
+
+  /** Forgets a removed metric: its name is free again. Its series were removed before. */
+  private dropMetric(id: number): void {
+    const family = this.byId[id];
+    if (family === undefined) return;
+    for (const series of family.series) family.forget(series);
+    if (family.overflowSeries !== undefined) family.forget(family.overflowSeries);
+    this.byId[id] = undefined;
+    this.byName.delete(family.name);
+    for (const name of namesOf(family.definition.type, family.name)) this.takenNames.delete(name);
+    this.sorted = undefined;
+  }
+
+  /** The metric's words in shared memory: [free list head (+1), removed, overflow row (+1), 0]. */
+  private metricWords(family: AnyFamily): Int32Array {
+    const at = (family.definition as { words?: number }).words!;
+    return this.store.sharedI32.subarray(at * 2, at * 2 + 4);
+  }
+
+  /** The free list of a metric's rows, as `allocateRow`/`freeRow` take it. */
+  private freeList(family: AnyFamily): { value: number } {
+    const words = this.metricWords(family);
+    return {
+      get value(): number {
+        return words[0]!;
+      },
+      set value(v: number) {
+        words[0] = v;
+      },
+    };
+  }
+
+  // ---- series: create, find, remove ----------------------------------------------------
+
+  /** @internal Creates a series another call asked for, or finds the one another thread made; undefined past a limit (it then folds). */
+  defineSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
+    if (this.detached) throw new Error(`${family.kind} "${family.name}" was used after detach()`);
+    const store = this.store;
+    return store.locked(() => {
+      this.syncRemovals();
+      const hash = labelHash(family.id, values);
+      const found = store.find(family.id, values, hash);
+      if (found >= 0) return this.materialize(family, found, values);
+      const counted = !this.isSelf(family) && !family.name.startsWith("atomic_metrics_");
+      if (counted && values.length > 0 && Atomics.load(store.i32, SERIES) >= store.layout.maxSeries) return undefined;
+      const id = this.createRow(family, values, hash, false);
+      if (id < 0) return undefined;
+      if (counted) Atomics.add(store.i32, SERIES, 1);
+      return this.materialize(family, id, values);
+    });
+  }
+
+  /** @internal Finds a series any thread made; creates none. */
+  findSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
+    const store = this.store;
+    return store.locked(() => {
+      this.syncRemovals();
+      const found = store.find(family.id, values, labelHash(family.id, values));
+      return found >= 0 ? this.materialize(family, found, values) : undefined;
+    });
+  }
+
+  /** @internal The family's overflow series, materialized here if another thread made it. */
+  overflowOf(family: AnyFamily): SeriesBase | undefined {
+    if (family.overflowSeries !== undefined) return family.overflowSeries;
+    return this.store.locked(() => {
+      this.syncRemovals();
+      const id = this.metricWords(family)[2]! - 1;
+      if (id < 0) return family.labelNames.length > 0 ? undefined : this.defineSeries(family, []);
+      return this.materialize(family, id, family.labelNames.map(() => OVERFLOW_VALUE));
+    });
+  }
+
+  /** @internal Removes a series of a family; whether it existed. */
+  removeSeries(family: AnyFamily, values: readonly string[]): boolean {
+    const store = this.store;
+    return store.locked(() => {
+      this.syncRemovals();
+      const found = store.find(family.id, values, labelHash(family.id, values));
+      if (found < 0) return false;
+      this.removeRow(found);
+      return true;
+    });
+  }
+
+  /** @internal Removes every series of a family; a metric with labels gets a fresh overflow series. */
+  clearFamily(family: AnyFamily): void {
+    this.store.locked(() => {
+      this.syncRemovals();
+      this.removeRows(family);
+      if (family.labelNames.length > 0) this.createOverflow(family);
+      else family.unlabelled(); // a metric without labels shows 0 again at once
+    });
+  }
+
+  /** Removes every row of a family (its overflow series too). Under the lock. */
+  private removeRows(family: AnyFamily): void {
+    const store = this.store;
+    const table = store.table;
+    const high = store.tableHigh;
+    for (let id = 0; id < high; id++) {
+      const row = store.row(id);
+      if ((table[row]! & 1) === 1 && table[row + ROW_METRIC] === family.id) this.removeRow(id);
+    }
+  }
+
+  /**
+   * Removes a row: out of the index, a new generation, announced to every thread; the slots of
+   * released shards and of this thread cleared now, other threads' at their next sync; freed
+   * for reuse once no thread holds it. Under the lock.
+   */
+  private removeRow(id: number): void {
+    const store = this.store;
+    const table = store.table;
+    const row = store.row(id);
+    const state = table[row]!;
+    if ((state & 1) === 0) return;
+    const family = this.byId[table[row + ROW_METRIC]!];
+    const overflow = (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) !== 0;
+    if (!overflow) store.delete(id, table[row + ROW_HASH]!);
+    store.setRemoved(id);
+    if (
+      !overflow && family !== undefined && !this.isSelf(family) && !family.name.startsWith("atomic_metrics_")
+    ) Atomics.sub(store.i32, SERIES, 1);
+    if (overflow && family !== undefined) this.metricWords(family)[2] = 0;
+    store.announceRemoval(id, state >>> 1);
+    const size = family?.size.shard ?? 0;
+    for (const thread of store.holders(id)) {
+      if (thread !== store.thread && store.isReleased(thread)) {
+        const shard = store.shard(thread);
+        const offset = table[row + ROW_SHARD]!;
+        shard.fill(0, Math.min(offset, shard.length), Math.min(offset + size + (overflow ? 1 : 0), shard.length));
+        store.dropRow(id, thread);
+      }
+    }
+    this.release(id);
+  }
+
+  /**
+   * This thread lets go of a removed row: its local series dies, its slots in this thread's
+   * shard are zeroed, its bit cleared; the last holder frees the row. Under the lock.
+   */
+  private release(id: number): void {
+    const store = this.store;
+    const table = store.table;
+    const row = store.row(id);
+    const local = this.local[id];
+    if (local !== undefined && local.generation === (table[row]! >>> 1) - 1) {
+      local.family.forget(local);
+      this.local[id] = undefined;
+    }
+    const me = store.thread;
+    if ((Atomics.load(table, row + ROW_BITS + (me >> 5)) & (1 << (me & 31))) !== 0) {
+      const family = this.byId[table[row + ROW_METRIC]!];
+      const shard = store.shard(me);
+      const offset = table[row + ROW_SHARD]!;
+      const overflow = (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) !== 0;
+      const end = offset + (family?.size.shard ?? 0) + (overflow ? 1 : 0);
+      shard.fill(0, Math.min(offset, shard.length), Math.min(end, shard.length));
+      if (store.dropRow(id, me)) return;
+    } else if (store.holders(id).length > 0) {
+      return;
+    }
+    const family = this.byId[table[row + ROW_METRIC]!];
+    const removed = family === undefined || this.metricWords(family)[1] === 1;
+    store.freeRow(id, removed ? undefined : this.freeList(family));
+  }
+
+  /** @internal Processes the removals other threads announced since this thread last looked. */
+  syncRemovals(): void {
+    const store = this.store;
+    const announced = Atomics.load(store.i32, REMOVALS);
+    if (announced === store.seenRemovals) return;
+    store.locked(() => {
+      const end = Atomics.load(store.i32, REMOVALS);
+      if (end - store.seenRemovals > RING_SIZE) this.dropRemovedRows(false);
+      else {
+        for (let seq = store.seenRemovals; seq < end; seq++) {
+          const [id, generation] = store.removalAt(seq);
+          // Still removed in the generation announced: ours to let go if we hold it.
+          if (store.state(id) === (generation + 1) << 1) this.releaseIfHeld(id);
+        }
+      }
+      store.seenRemovals = end;
+    });
+  }
+
+  /** Lets go of a removed row if this thread holds it or knows it. Under the lock. */
+  private releaseIfHeld(id: number): void {
+    const store = this.store;
+    const me = store.thread;
+    const held = (Atomics.load(store.table, store.row(id) + ROW_BITS + (me >> 5)) & (1 << (me & 31))) !== 0;
+    if (held || this.local[id] !== undefined) this.release(id);
+  }
+
+  /**
+   * Lets go of every removed row this thread holds, scanning the table: for a thread that fell
+   * behind the removal ring, or took over the shard of a detached one. Under the lock.
+   */
+  private dropRemovedRows(attaching: boolean): void {
+    const store = this.store;
+    const table = store.table;
+    const high = store.tableHigh;
+    for (let id = 0; id < high; id++) {
+      const state = table[store.row(id)]!;
+      if ((state & 1) === 0 && state !== 0) this.releaseIfHeld(id);
+    }
+    if (attaching) store.seenRemovals = Atomics.load(store.i32, REMOVALS);
+  }
+
+  /**
+   * Makes a row for a new series: its slots (a freed row of the metric's, or new), label
+   * values, index entry, and time of birth for expiry; published live. Under the lock.
+   * @returns the row, or -1 when memory is exhausted.
+   */
+  private createRow(family: AnyFamily, values: readonly string[], hash: number, overflow: boolean): number {
+    const store = this.store;
+    const size = family.size;
+    // An overflow series has one more slot: its fold count, where there is no self-metric for it.
+    const id = store.allocateRow(family.id, this.freeList(family), size.shard + 1, size.shared);
+    if (id < 0) return -1;
+    const [at, length] = store.storeLabels(values);
+    if (at < 0 || (!overflow && !store.insert(id, hash))) {
+      store.freeRow(id, this.freeList(family));
+      return -1;
+    }
+    const table = store.table;
+    const row = store.row(id);
+    table[row + ROW_LABELS] = at;
+    table[row + ROW_LABELS_LENGTH] = length;
+    table[row + ROW_HASH] = hash;
+    table[row + ROW_FLAGS] = overflow ? FLAG_OVERFLOW : 0;
+    const f64 = store.tableF64;
+    f64[store.rowF64(id)] = 0;
+    f64[store.rowF64(id) + 1] = Date.now();
+    store.setLive(id);
+    return id;
+  }
+
+  /** Makes a family's overflow series and links it to its fold counter. Under the lock. */
+  private createOverflow(family: AnyFamily): void {
+    const store = this.store;
+    const id = this.createRow(family, family.labelNames.map(() => OVERFLOW_VALUE), 0, true);
+    if (id < 0) throw new Error(`${family.kind} "${family.name}" cannot be registered: the registry's memory is full`);
+    // The overflow series counts its folds in its last slot (shown once it is not 0).
+    store.table[store.row(id) + ROW_FOLD] = store.table[store.row(id) + ROW_SHARD]! + family.size.shard;
+    this.metricWords(family)[2] = id + 1;
+    this.materialize(family, id, family.labelNames.map(() => OVERFLOW_VALUE));
+  }
+
+  /**
+   * The local series of a live row, made if this thread did not know it: this thread's shard
+   * grown to hold it, its bit set. Under the lock. Undefined when the shard cannot grow.
+   */
+  private materialize(family: AnyFamily, id: number, values: readonly string[]): SeriesBase | undefined {
+    const store = this.store;
+    const table = store.table;
+    const row = store.row(id);
+    const generation = table[row]! >>> 1;
+    const known = this.local[id];
+    if (known !== undefined && known.generation === generation) return known;
+    const offset = table[row + ROW_SHARD]!;
+    const overflow = (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) !== 0;
+    const fold = overflow ? table[row + ROW_FOLD]! : -1;
+    const f64 = store.ownShard(Math.max(offset + family.size.shard + 1, fold + 1));
+    if (f64 === undefined) return undefined;
+    store.holdRow(id);
+    const series = family.makeSeries(values, { id, generation, offset, shared: table[row + ROW_SHARED]!, f64, fold }, overflow);
+    this.local[id] = series;
+    family.adopt(series, overflow);
+    const overflowCounter = this.overflowCounter;
+    if (overflow && family.foldCounter === undefined && overflowCounter !== undefined && family !== overflowCounter) {
+      // Folds are also counted in the self-metric, per metric.
+      family.foldCounter = this.defineSeries(overflowCounter, [family.name]) as CounterSeries | undefined;
+    }
+    return series;
+  }
+
+  /**
+   * Reads every live row this thread does not know yet (made by other threads), in the order
+   * they were born, so a render shows every series. Only when something changed.
+   */
+  private scan(): void {
+    const store = this.store;
+    if (Atomics.load(store.i32, CHANGES) === this.seenChanges) return;
+    store.locked(() => {
+      this.syncRemovals();
+      this.seenChanges = Atomics.load(store.i32, CHANGES);
+      const table = store.table;
+      const high = store.tableHigh;
+      const fresh: number[] = [];
+      for (let id = 0; id < high; id++) {
+        const row = store.row(id);
+        const state = table[row]!;
+        if ((state & 1) === 0) continue;
+        const known = this.local[id];
+        if (known !== undefined && known.generation === state >>> 1) continue;
+        if (this.byId[table[row + ROW_METRIC]!] === undefined) continue;
+        fresh.push(id);
+      }
+      fresh.sort((a, b) => table[store.row(a) + ROW_BORN]! - table[store.row(b) + ROW_BORN]!);
+      for (const id of fresh) {
+        const row = store.row(id);
+        const family = this.byId[table[row + ROW_METRIC]!]!;
+        this.materialize(family, id, store.readLabels(table[row + ROW_LABELS]!));
+      }
+    });
+  }
+
+  /**
+   * Removes the series of metrics with `staleAfterSeconds` that nothing was recorded into, on
+   * any thread, for that long: decided here, at collection, from whether a series' values
+   * changed, so recording pays nothing for it.
+   */
+  private expire(): void {
+    const now = Date.now();
+    const store = this.store;
+    let stale: SeriesBase[] | undefined;
+    for (const family of this.byName.values()) {
+      // A metric without labels has one series for good (its number is fixed by the code).
+      if (family.staleAfterMs <= 0 || family.labelNames.length === 0) continue;
+      const f64 = store.tableF64;
+      for (const series of family.visibleSeries()) {
+        if (series.overflow) continue;
+        const at = store.rowF64(series.id);
+        const fingerprint = family.fingerprint(series);
+        if (fingerprint !== f64[at]) {
+          f64[at] = fingerprint;
+          f64[at + 1] = now;
+        } else if (now - f64[at + 1]! >= family.staleAfterMs) {
+          (stale ??= []).push(series);
+        }
+      }
+    }
+    if (stale === undefined) return;
+    store.locked(() => {
+      for (const series of stale) {
+        // Only if it is still the same row and still unchanged (another thread may have written).
+        const f64 = store.tableF64;
+        const at = store.rowF64(series.id);
+        if (store.state(series.id) !== (series.generation << 1 | 1)) continue;
+        if (series.family.fingerprint(series) !== f64[at]) continue;
+        this.removeRow(series.id);
+      }
+    });
   }
 
   /** Validates a registration and returns the new or the identical existing family. */
@@ -393,6 +841,7 @@ export class Registry {
       labelNames?: readonly string[];
       unit?: string;
       exemplars?: ExemplarProvider | false;
+      staleAfterSeconds?: number;
     },
     extra: Partial<MetricDefinition>,
   ): AnyFamily {
@@ -428,7 +877,19 @@ export class Registry {
       const stem = type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
       if (!stem.endsWith("_" + unit)) throw new Error(`${what} must end with "_${unit}" to have unit "${unit}"`);
     }
-    const definition: MetricDefinition = { name, type, help, unit, labelNames, ...extra };
+    const stale = options.staleAfterSeconds;
+    if (stale !== undefined && (typeof stale !== "number" || !(stale >= 0 && stale < Infinity))) {
+      throw new RangeError(`${what} staleAfterSeconds must be a number >= 0, got ${String(stale)}`);
+    }
+    const definition: MetricDefinition = {
+      name,
+      type,
+      help,
+      unit,
+      labelNames,
+      ...extra,
+      ...(stale === undefined ? {} : { staleAfterSeconds: stale }),
+    };
     const exemplars = options.exemplars === false ? undefined : options.exemplars ?? this.defaultExemplars;
     const family = this.store.locked(() => {
       this.sync();
@@ -444,30 +905,18 @@ export class Registry {
         }
       }
       const id = this.byId.length;
-      const records: (MetricRecord | SeriesRecord)[] = [{ t: "m", d: definition }];
-      // The size a series of this type takes, from the same class that will record into it.
-      const probe = this.familyOf(definition, id).size;
-      const labelled = labelNames.length > 0;
-      const full =
-        `${what} cannot be registered: the registry's memory is full (raise shardSlots, sharedBytes or journalBytes)`;
-      // A metric with labels is born with its overflow series; one without, with its only series.
-      const first = this.reserve(id, labelNames.map(() => OVERFLOW_VALUE), probe, labelled);
-      if (first === undefined) throw new Error(full);
-      records.push(first);
-      const overflowCounter = this.overflowCounter;
-      if (labelled && overflowCounter !== undefined) {
-        // The overflow series counts its folds straight into the self-metric's series for this metric.
-        const fold = this.reserve(overflowCounter.id, [name], overflowCounter.size, false);
-        if (fold === undefined) throw new Error(full);
-        first.f = fold.o;
-        records.push(fold);
-      }
-      if (!this.store.append(records)) {
-        throw new Error(`${what} cannot be registered: the registry's journal is full (raise journalBytes)`);
-      }
-      if (!labelled && !name.startsWith("atomic_metrics_")) Atomics.add(this.store.i32, SERIES, 1);
+      const full = `${what} cannot be registered: the registry's memory is full (raise maxBytes)`;
+      // The metric's words in shared memory: its free list, removed flag, overflow row.
+      const words = this.store.allocateShared(2);
+      if (words < 0) throw new Error(full);
+      const record = { ...definition, words };
+      if (!this.store.appendMetrics([{ t: "m", id, d: record }])) throw new Error(full);
       this.sync();
-      return this.byId[id]!;
+      const family = this.byId[id]!;
+      // A metric with labels is born with its overflow series; one without, with its only series.
+      if (labelNames.length > 0) this.createOverflow(family);
+      else if (this.defineSeries(family, []) === undefined) throw new Error(full);
+      return family;
     });
     if (exemplars !== family.exemplars) this.setExemplars(family, exemplars);
     return family;
@@ -501,54 +950,6 @@ export class Registry {
       case "summary":
         return new Summary(context);
     }
-  }
-
-  /** Allocates a series' slots and makes its record; undefined when memory is full. Under the lock. */
-  private reserve(
-    id: number,
-    values: string[],
-    size: { shard: number; shared: number },
-    overflow: boolean,
-  ): SeriesRecord | undefined {
-    const store = this.store;
-    const shard = store.allocateShard(size.shard + (overflow ? 1 : 0));
-    if (shard < 0) return undefined;
-    const shared = size.shared > 0 ? store.allocateShared(size.shared) : -1;
-    if (size.shared > 0 && shared < 0) return undefined;
-    const record: SeriesRecord = { t: "s", m: id, v: values, o: shard, g: shared };
-    if (overflow) record.x = 1;
-    return record;
-  }
-
-  /** @internal Creates a series another call asked for; undefined past a limit (it then folds). */
-  defineSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
-    const store = this.store;
-    const i32 = store.i32;
-    if (Atomics.load(i32, SERIES) >= store.layout.maxSeries && !this.isSelf(family)) {
-      // Full, so no new series; but another thread may have made this one since this thread
-      // last read the journal: look there (only when it grew) before folding into overflow.
-      const cursor = this.cursor;
-      this.sync();
-      if (this.cursor === cursor) return undefined;
-      return family.find(values);
-    }
-    return store.locked(() => {
-      this.sync();
-      const found = family.find(values);
-      if (found !== undefined) return found;
-      if (Atomics.load(i32, SERIES) >= store.layout.maxSeries && !this.isSelf(family)) return undefined;
-      const record = this.reserve(family.id, [...values], family.size, false);
-      if (record === undefined || !store.append([record])) return undefined;
-      Atomics.add(i32, SERIES, 1);
-      this.sync();
-      return family.series[family.series.length - 1];
-    });
-  }
-
-  /** @internal Finds a series any thread made (reading their definitions first); creates none. */
-  findSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
-    this.sync();
-    return family.find(values);
   }
 
   /** @internal */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Family, type FamilyContext, SeriesBase, type SeriesSize } from "./_family.ts";
+import { DEAD, Family, type FamilyContext, SeriesBase, type SeriesPlace, type SeriesSize } from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { checkObservation } from "./_values.ts";
 import { sketchAdd, sketchQuantiles, type SketchWindow, sketchWords } from "./storage/quantile_sketch.ts";
@@ -30,6 +30,20 @@ export const DEFAULT_QUANTILES: readonly number[] = Object.freeze([0.01, 0.05, 0
  * ```
  */
 export class SummarySeries extends SeriesBase {
+  /** @internal The shared sketches (Int32 words). */
+  sketches: Int32Array;
+
+  /** @internal Made by the summary for each label set; use `Summary.labels()`. */
+  constructor(family: Summary, values: readonly string[], place: SeriesPlace, overflow: boolean) {
+    super(family, values, place, overflow);
+    this.sketches = family.store.sharedI32;
+  }
+
+  /** @internal */
+  override revived(live: SeriesBase): void {
+    this.sketches = (live as SummarySeries).sketches;
+  }
+
   /**
    * Records one observation.
    * @throws {RangeError} for NaN; nothing is recorded then.
@@ -37,12 +51,12 @@ export class SummarySeries extends SeriesBase {
   observe(value: number): void {
     // typeof first: a string would pass the NaN test and be concatenated into the sum.
     if (typeof value !== "number" || value !== value) checkObservation(`Summary "${this.family.name}"`, value);
+    if (this.flags !== 0) this.beforeWrite();
     const family = this.family as Summary;
     const f64 = this.f64;
-    f64[this.slot]!++;
-    f64[this.slot + 1]! += value;
-    if (this.foldSlot >= 0) f64[this.foldSlot]!++;
-    sketchAdd(this.store.i32, this.shared * 2, family.window, value, Date.now());
+    f64[this.offset]!++;
+    f64[this.offset + 1]! += value;
+    sketchAdd(this.sketches, this.shared * 2, family.window, value, Date.now());
   }
 
   /** Starts a timer; the returned function observes the elapsed seconds and returns them. */
@@ -57,18 +71,19 @@ export class SummarySeries extends SeriesBase {
 
   /** Observations so far (all time, all threads). */
   count(): number {
-    return this.store.sumShards(this.offset);
+    return this.slotSum(0);
   }
 
   /** Sum of observations so far (all time, all threads). */
   sum(): number {
-    return this.store.sumShards(this.offset + 1);
+    return this.slotSum(1);
   }
 
   /** The configured quantiles over the window; NaN when the window is empty. */
   quantiles(now: number = Date.now()): number[] {
     const family = this.family as Summary;
-    return sketchQuantiles(this.store.i32, this.shared * 2, family.window, family.quantileList, now);
+    if ((this.flags & DEAD) !== 0) return family.quantileList.map(() => NaN);
+    return sketchQuantiles(this.sketches, this.shared * 2, family.window, family.quantileList, now);
   }
 }
 
@@ -90,6 +105,12 @@ export interface SummaryOptions<L extends string = string> {
   unit?: string;
   /** Called before every render or collect. */
   collect?: (summary: Summary<L>) => void;
+  /**
+   * Seconds without a change after which a series is removed at the next render or collect
+   * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
+   * @default the registry's `staleAfterSeconds` (0)
+   */
+  staleAfterSeconds?: number;
 }
 
 /**
@@ -135,8 +156,13 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
   }
 
   /** @internal */
-  makeSeries(values: readonly string[], offset: number, shared: number, overflow: boolean): SummarySeries {
-    return new SummarySeries(this, values, offset, shared, overflow);
+  makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): SummarySeries {
+    return new SummarySeries(this, values, place, overflow);
+  }
+
+  /** @internal */
+  fingerprint(series: SummarySeries): number {
+    return series.count();
   }
 
   /** The bound series of a label set. @throws {Error} on an unknown or missing label. */

@@ -9,6 +9,7 @@
 
 import type { Family, SeriesBase, StoredExemplar } from "../_family.ts";
 import type { CounterSeries } from "../counter.ts";
+import type { GaugeSeries } from "../gauge.ts";
 import type { Histogram, HistogramSeries } from "../histogram.ts";
 import type { Summary, SummarySeries } from "../summary.ts";
 import { escapeHelp } from "../labels.ts";
@@ -63,7 +64,7 @@ export function renderText(families: readonly Family<SeriesBase>[], om: boolean)
           break;
         }
         case "gauge":
-          out += name + braces(labels, "") + " " + formatValue(store.f64[series.shared]!) + "\n";
+          out += name + braces(labels, "") + " " + formatValue((series as GaugeSeries).get()) + "\n";
           break;
         case "histogram": {
           const h = family as unknown as Histogram;

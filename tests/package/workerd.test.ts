@@ -21,9 +21,9 @@ const WORKER = `
 import { metricsHandler, Registry } from "atomic-metrics";
 import { systemMetrics } from "atomic-metrics/catalog";
 
-// One thread and a small shared region: the defaults (16 threads, 16 MiB) take about 40 MB of
-// the isolate's 128 MB. Module scope allows no timers, so the catalog's event-loop-lag timer is off.
-const registry = new Registry({ maxSeries: 1000, maxThreads: 1, sharedBytes: 1 << 20 });
+// The defaults: the store grows with the series created. Module scope allows no timers, so the
+// catalog's event-loop-lag timer is off.
+const registry = new Registry();
 const system = systemMetrics(registry, { eventLoopLagIntervalMs: false });
 const requests = registry.counter({ name: "worker_requests_total", help: "Requests served", labelNames: ["method", "path"] });
 const latency = registry.histogram({ name: "worker_request_seconds", help: "Request latency", buckets: [0.01, 0.1, 1] });
@@ -45,8 +45,8 @@ export default {
 function environment() {
   const facts = {
     sharedArrayBuffer: typeof SharedArrayBuffer,
-    buffer: registry.store.buffer.constructor.name,
-    bufferBytes: registry.store.buffer.byteLength,
+    buffer: registry.store.control.constructor.name,
+    bufferBytes: registry.byteLength,
     processMetrics: typeof system.memoryBytes,
   };
   try {
@@ -185,7 +185,7 @@ describe("workerd serves a worker built from the npm package", () => {
     const facts = JSON.parse((await getResponse(`${workerUrl}/env`)).text);
     assert.equal(facts.sharedArrayBuffer, "function");
     assert.equal(facts.buffer, "SharedArrayBuffer");
-    assert.ok(facts.bufferBytes < 2 * 1024 * 1024, `${facts.bufferBytes} bytes with one thread and sharedBytes 1 MiB`);
+    assert.ok(facts.bufferBytes < 1024 * 1024, `${facts.bufferBytes} bytes with the default options`);
     assert.equal(facts.share, "handle object");
     assert.equal(facts.threadedAfterShare, true);
     assert.equal(facts.processMetrics, "object");

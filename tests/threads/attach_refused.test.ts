@@ -32,7 +32,7 @@ const ATOMIC_CALLS = ["load", "add", "sub", "and", "or", "xor", "exchange", "com
 describe("Registry.attach() refused past maxThreads", () => {
   it("Registry.attach() refused past maxThreads never raises the thread count above maxThreads, even between two atomic steps", () => {
     const { registry, handle } = fullRegistry();
-    const control = new Int32Array(handle.buffer, 0, 64);
+    const control = new Int32Array(handle.control, 0, 64);
     const seen: number[] = [];
     const atomics = Atomics as unknown as Record<string, (...args: unknown[]) => unknown>;
     const originals = new Map(ATOMIC_CALLS.map((name) => [name, atomics[name]!]));

@@ -39,7 +39,7 @@ describe("Registry shared across threads", () => {
   it("Registry.render() on the main thread stays valid and monotonic while 4 workers record, and totals are exact", async () => {
     const W = pool.length;
     const M = 200_000;
-    const registry = new Registry({ maxSeries: 2000, sharedBytes: 1 << 16 });
+    const registry = new Registry({ maxSeries: 2000 });
     const handle = registry.share();
     let running = true;
     const finished = Promise.all(pool.map((w, i) => w.run({ task: "stress", handle, m: M, worker: i })))
