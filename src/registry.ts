@@ -427,6 +427,8 @@ export class Registry {
       const family = this.byName.get(name);
       if (family === undefined || name.startsWith("atomic_metrics_")) return false;
       this.removeRows(family);
+      // Its fold count in the self-metric goes with it.
+      if (this.overflowCounter !== undefined) this.removeSeries(this.overflowCounter, [name]);
       const words = this.metricWords(family);
       words[1] = 1; // removed: its rows freed later go to the orphan list
       // Ids on the metric's free list keep their slots; an orphan id gets new ones.
@@ -498,24 +500,17 @@ export class Registry {
     this.sorted = undefined;
   }
 
-  /** The metric's words in shared memory: [free list head (+1), removed, overflow row (+1), 0]. */
+  /**
+   * The metric's words in shared memory: [free list head (+1), removed, overflow row (+1), 0].
+   * A view stays valid when the shared buffer grows, so each thread makes it once per metric.
+   */
   private metricWords(family: AnyFamily): Int32Array {
+    const cached = this.words[family.id];
+    if (cached !== undefined) return cached;
     const at = (family.definition as { words?: number }).words!;
-    return this.store.sharedI32.subarray(at * 2, at * 2 + 4);
+    return this.words[family.id] = this.store.sharedI32.subarray(at * 2, at * 2 + 4);
   }
-
-  /** The free list of a metric's rows, as `allocateRow`/`freeRow` take it. */
-  private freeList(family: AnyFamily): { value: number } {
-    const words = this.metricWords(family);
-    return {
-      get value(): number {
-        return words[0]!;
-      },
-      set value(v: number) {
-        words[0] = v;
-      },
-    };
-  }
+  private readonly words: Int32Array[] = [];
 
   // ---- series: create, find, remove ----------------------------------------------------
 
@@ -523,7 +518,8 @@ export class Registry {
   defineSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
     if (this.detached) throw new Error(`${family.kind} "${family.name}" was used after detach()`);
     const store = this.store;
-    return store.locked(() => {
+    const acquired = store.lock();
+    try {
       this.syncRemovals();
       const hash = labelHash(family.id, values);
       const found = store.find(family.id, values, hash);
@@ -534,7 +530,9 @@ export class Registry {
       if (id < 0) return undefined;
       if (counted) Atomics.add(store.i32, SERIES, 1);
       return this.materialize(family, id, values);
-    });
+    } finally {
+      if (acquired) store.unlock();
+    }
   }
 
   /** @internal Finds a series any thread made; creates none. */
@@ -650,7 +648,7 @@ export class Registry {
     }
     const family = this.byId[table[row + ROW_METRIC]!];
     const removed = family === undefined || this.metricWords(family)[1] === 1;
-    store.freeRow(id, removed ? undefined : this.freeList(family));
+    store.freeRow(id, removed ? undefined : this.metricWords(family));
   }
 
   /** @internal Processes the removals other threads announced since this thread last looked. */
@@ -704,11 +702,11 @@ export class Registry {
     const store = this.store;
     const size = family.size;
     // An overflow series has one more slot: its fold count, where there is no self-metric for it.
-    const id = store.allocateRow(family.id, this.freeList(family), size.shard + 1, size.shared);
+    const id = store.allocateRow(family.id, this.metricWords(family), size.shard + 1, size.shared);
     if (id < 0) return -1;
     const [at, length] = store.storeLabels(values);
     if (at < 0 || (!overflow && !store.insert(id, hash))) {
-      store.freeRow(id, this.freeList(family));
+      store.freeRow(id, this.metricWords(family));
       return -1;
     }
     const table = store.table;

@@ -472,7 +472,20 @@ export class Store {
    * Re-entrant: a call made while this thread holds the lock runs at once.
    */
   locked<T>(fn: () => T): T {
-    if (this.holding) return fn();
+    if (!this.lock()) return fn();
+    try {
+      return fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * Takes the registry lock (see `locked`); false when this thread holds it already (then
+   * the caller must not `unlock()`). For paths that run often enough to spare a closure.
+   */
+  lock(): boolean {
+    if (this.holding) return false;
     const i32 = this.i32;
     const me = this.thread + 1;
     let owner = Atomics.compareExchange(i32, LOCK, 0, me);
@@ -500,13 +513,15 @@ export class Store {
       }
     }
     this.holding = true;
-    try {
-      return fn();
-    } finally {
-      this.holding = false;
-      Atomics.compareExchange(i32, LOCK, me, 0);
-      if (isShared(this.control)) Atomics.notify(i32, LOCK);
-    }
+    return true;
+  }
+
+  /** Gives the registry lock back. */
+  unlock(): void {
+    this.holding = false;
+    Atomics.compareExchange(this.i32, LOCK, this.thread + 1, 0);
+    // Only wake waiters when there may be some: a private registry has none.
+    if (this.threaded) Atomics.notify(this.i32, LOCK);
   }
   private holding = false;
 
@@ -596,16 +611,17 @@ export class Store {
 
   /**
    * A row for a new series of `metric` with `shard` slots per thread and `shared` shared slots:
-   * a freed id of the same metric (its slots zeroed and reused), or a new one. Under the lock.
+   * a freed id of the same metric (its slots zeroed and reused), or a new one. `words[0]` is the
+   * head (+1) of the metric's free list. Under the lock.
    * @returns the id, or -1 when memory is exhausted.
    */
-  allocateRow(metric: number, freeHead: { value: number }, shard: number, shared: number): number {
+  allocateRow(metric: number, words: Int32Array, shard: number, shared: number): number {
     let id: number;
     let table: Int32Array;
-    if (freeHead.value > 0) {
-      id = freeHead.value - 1;
+    if (words[0]! > 0) {
+      id = words[0]! - 1;
       table = this.table;
-      freeHead.value = table[this.row(id) + ROW_NEXT]!;
+      words[0] = table[this.row(id) + ROW_NEXT]!;
       const row = this.row(id);
       if (table[row + ROW_SHARED]! >= 0) this.clearShared(table[row + ROW_SHARED]!, shared);
     } else {
@@ -643,15 +659,15 @@ export class Store {
     return id;
   }
 
-  /** Puts a freed id back: on its metric's list (slots kept) or the orphan list. Under the lock. */
-  freeRow(id: number, freeHead: { value: number } | undefined): void {
+  /** Puts a freed id back: on its metric's list (`words[0]`, slots kept) or the orphan list. Under the lock. */
+  freeRow(id: number, words: Int32Array | undefined): void {
     const table = this.table;
     const row = this.row(id);
     this.freeLabels(table[row + ROW_LABELS]!, table[row + ROW_LABELS_LENGTH]!);
     table[row + ROW_LABELS_LENGTH] = 0;
-    if (freeHead !== undefined) {
-      table[row + ROW_NEXT] = freeHead.value;
-      freeHead.value = id + 1;
+    if (words !== undefined) {
+      table[row + ROW_NEXT] = words[0]!;
+      words[0] = id + 1;
     } else {
       table[row + ROW_NEXT] = this.i32[ORPHAN_IDS]!;
       this.i32[ORPHAN_IDS] = id + 1;
