@@ -115,7 +115,10 @@ export interface SummaryOptions<L extends string = string> {
 
 /**
  * A summary: a family of series reporting quantiles over a sliding window.
- * Quantiles have a relative accuracy of 1% (bins 2% wide, interpolated by rank).
+ * Quantiles have a rank error well under 1%; their relative error is 1% while an age bucket's
+ * observations span less than about 3.4 decades, and doubles each time a wider span makes the
+ * bins merge pairwise (4%, 8%, …). A series takes about 8 KiB of shared memory with the default
+ * window.
  *
  * @example Request sizes by route
  * ```ts

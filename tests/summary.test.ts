@@ -14,11 +14,19 @@ function rankError(sorted: number[], estimate: number, q: number): number {
   return Math.min(Math.abs(target - below), Math.abs(target - atOrBelow)) / sorted.length;
 }
 
+/** A standard normal draw (Box-Muller). */
+const normal = (): number => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+
 const distributions: Record<string, () => number> = {
   uniform: () => Math.random() * 1000,
   exponential: () => -Math.log(1 - Math.random()) * 50,
-  lognormal: () => Math.exp(Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random())),
+  lognormal: () => Math.exp(normal()),
   "latency-like": () => (Math.random() < 0.95 ? 5 + Math.random() * 20 : 100 + Math.random() * 900),
+  // Distributions that span more decades than one window of bins holds.
+  "log-uniform (1e-6 to 1e6)": () => Math.pow(10, -6 + 12 * Math.random()),
+  "bimodal (1 ms and 10 s modes)": () => (Math.random() < 0.7 ? 0.001 : 10) * Math.exp(0.3 * normal()),
+  "signed normal (around zero)": () => 100 * normal(),
+  "signed uniform (-50 to 150)": () => -50 + 200 * Math.random(),
 };
 
 describe("Summary quantiles", () => {
