@@ -23,7 +23,8 @@ export const OVERFLOW_VALUE = "__overflow__";
  */
 export const OVERFLOW_LABEL = "otel_metric_overflow";
 
-const OVERFLOW_ENCODED = `${OVERFLOW_LABEL}="true"`;
+/** The overflow series' label set as the text formats write it. */
+export const OVERFLOW_TEXT = `${OVERFLOW_LABEL}="true"`;
 
 /** The four metric types. */
 export type MetricType = "counter" | "gauge" | "histogram" | "summary";
@@ -87,13 +88,13 @@ export interface SeriesPlace {
 export const FOLDS = 1;
 /** `flags` bit: the series was removed; the next write finds or makes it again. */
 export const DEAD = 2;
+/** `flags` bit: the series' metric was removed from its registry; writes go to private scratch slots. */
+export const ORPHAN = 4;
 
 /** A series as every type keeps it; types extend it with their recording methods. */
 export class SeriesBase {
   /** Label values, in label-name order. */
   readonly labelValues: readonly string[];
-  /** The encoded label set (inside of the braces), made once. */
-  readonly encoded: string;
   /** @internal Row of the series table. */
   id: number;
   /** @internal Generation of the row this series was made for. */
@@ -121,7 +122,6 @@ export class SeriesBase {
   /** @internal Made by a family for each label set; use its `labels()`. */
   constructor(family: Family<SeriesBase>, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     this.labelValues = values;
-    this.encoded = overflow ? OVERFLOW_ENCODED : encodeLabels(family.labelNames, values);
     this.id = place.id;
     this.generation = place.generation;
     this.offset = place.offset;
@@ -132,6 +132,11 @@ export class SeriesBase {
     this.exemplarProvider = family.exemplars;
     this.family = family;
     this.aliases = undefined;
+  }
+
+  /** The label set as the text formats write it (inside of the braces). */
+  get encoded(): string {
+    return this.overflow ? OVERFLOW_TEXT : encodeLabels(this.family.labelNames, this.labelValues);
   }
 
   /** Whether this is the metric's overflow series. */
@@ -149,6 +154,8 @@ export class SeriesBase {
    * made again (from zero) and this handle points at it; an overflow series counts the fold.
    */
   beforeWrite(): void {
+    if ((this.flags & ORPHAN) !== 0) return;
+    if ((this.flags & DEAD) !== 0 && this.family.removed) return this.orphan();
     if ((this.flags & DEAD) !== 0) {
       const live = this.family.revive(this.labelValues, this.overflow);
       this.id = live.id;
@@ -168,12 +175,25 @@ export class SeriesBase {
   }
 
   /** @internal Called after a revive; types that keep more per-series state copy it here. */
-  revived(_live: SeriesBase): void {}
+  revived(_live: SeriesBase | undefined): void {}
+
+  /**
+   * @internal Points a handle of a removed metric at private scratch slots, so its writes go
+   * nowhere (and no series comes back in a metric that is no longer registered).
+   */
+  orphan(): void {
+    this.f64 = new Float64Array(this.family.size.shard + 1);
+    this.offset = 0;
+    this.shared = 0;
+    this.foldSlot = -1;
+    this.flags = DEAD | ORPHAN;
+    this.revived(undefined);
+  }
 
   /** @internal Marks this handle and its aliases removed: their next write revives them. */
   markDead(): void {
     this.flags = DEAD;
-    if (this.aliases !== undefined) for (const alias of this.aliases) alias.flags = DEAD;
+    if (this.aliases !== undefined) { for (const alias of this.aliases) alias.flags = DEAD; }
     this.aliases = undefined;
   }
 
@@ -309,6 +329,20 @@ export abstract class Family<S extends SeriesBase> {
   /** @internal Slots one series takes. */
   abstract get size(): SeriesSize;
 
+  /** @internal Whether the metric was removed from its registry (`registry.remove()`): writes then go nowhere. */
+  removed = false;
+  private orphaned: S | undefined;
+
+  /** @internal The handle every call on a removed metric gets: it records nowhere. */
+  private orphanSeries(values: readonly string[]): S {
+    if (this.orphaned === undefined) {
+      const f64 = new Float64Array(this.size.shard + 1);
+      this.orphaned = this.makeSeries(values, { id: -1, generation: 0, offset: 0, shared: 0, f64, fold: -1 }, false);
+      this.orphaned.orphan();
+    }
+    return this.orphaned;
+  }
+
   /** @internal Makes the local object of a series. */
   abstract makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): S;
 
@@ -433,6 +467,7 @@ export abstract class Family<S extends SeriesBase> {
 
   /** The series of checked label values: known, found in another thread, made, or the overflow series. */
   private seriesOf(values: readonly string[]): S {
+    if (this.removed) return this.orphanSeries(values);
     let series = this.find(values);
     if (series === undefined) series = this.factory.defineSeries(this, values) as S | undefined;
     if (series === undefined) series = this.overflowSeries ?? this.factory.overflowOf(this) as S | undefined;

@@ -48,8 +48,8 @@ export class GaugeSeries extends SeriesBase {
   }
 
   /** @internal */
-  override revived(live: SeriesBase): void {
-    this.clocks = (live as GaugeSeries).clocks;
+  override revived(live: SeriesBase | undefined): void {
+    this.clocks = live === undefined ? new Int32Array(2) : (live as GaugeSeries).clocks;
   }
 
   /** Sets the value (any number, NaN and infinities included). @throws {TypeError} when `value` is not a number. */

@@ -11,15 +11,16 @@ import {
   type MetricDefinition,
   type MetricType,
   OVERFLOW_LABEL,
+  OVERFLOW_TEXT,
   OVERFLOW_VALUE,
   type SeriesBase,
 } from "./_family.ts";
 import { Counter, type CounterOptions, type CounterSeries } from "./counter.ts";
 import { Gauge, type GaugeOptions } from "./gauge.ts";
 import { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./histogram.ts";
-import { isValidLabelName, isValidMetricName } from "./labels.ts";
+import { encodeLabels, isValidLabelName, isValidMetricName } from "./labels.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
-import { renderText } from "./exposition/_text.ts";
+import { renderToString } from "./exposition/_renderer.ts";
 import { unrefTimer } from "./otel/_runtime.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./exposition/snapshot.ts";
@@ -40,6 +41,8 @@ import {
   ROW_METRIC,
   ROW_SHARD,
   ROW_SHARED,
+  ROW_TEXT,
+  ROW_TEXT_LENGTH,
   SERIES,
   Store,
   type StoreHandle,
@@ -377,7 +380,7 @@ export class Registry {
 
   /** A registered metric by name (including ones registered by other threads). */
   get(name: string): Counter | Gauge | Histogram | Summary | undefined {
-    this.sync();
+    this.syncRemovals();
     return this.byName.get(name) as Counter | Gauge | Histogram | Summary | undefined;
   }
 
@@ -400,7 +403,7 @@ export class Registry {
    * @throws whatever a collect hook throws.
    */
   render(format: Format = "prometheus"): string {
-    return renderText(this.families(), format === "openmetrics");
+    return renderToString(this.families(), format === "openmetrics");
   }
 
   /** A structured snapshot of every metric, for exporters such as OTLP. */
@@ -494,6 +497,7 @@ export class Registry {
     if (family === undefined) return;
     for (const series of family.series) family.forget(series);
     if (family.overflowSeries !== undefined) family.forget(family.overflowSeries);
+    family.removed = true;
     this.byId[id] = undefined;
     this.byName.delete(family.name);
     for (const name of namesOf(family.definition.type, family.name)) this.takenNames.delete(name);
@@ -653,6 +657,7 @@ export class Registry {
 
   /** @internal Processes the removals other threads announced since this thread last looked. */
   syncRemovals(): void {
+    this.sync();
     const store = this.store;
     const announced = Atomics.load(store.i32, REMOVALS);
     if (announced === store.seenRemovals) return;
@@ -704,15 +709,20 @@ export class Registry {
     // An overflow series has one more slot: its fold count, where there is no self-metric for it.
     const id = store.allocateRow(family.id, this.metricWords(family), size.shard + 1, size.shared);
     if (id < 0) return -1;
+    const table = store.table;
+    const row = store.row(id);
+    table[row + ROW_LABELS_LENGTH] = 0;
+    table[row + ROW_TEXT_LENGTH] = 0;
     const [at, length] = store.storeLabels(values);
-    if (at < 0 || (!overflow && !store.insert(id, hash))) {
+    const [textAt, textLength] = at < 0
+      ? [-1, 0]
+      : store.storeText(overflow ? OVERFLOW_TEXT : encodeLabels(family.labelNames, values));
+    if (at >= 0) table[row + ROW_LABELS] = at, table[row + ROW_LABELS_LENGTH] = length;
+    if (textAt >= 0) table[row + ROW_TEXT] = textAt, table[row + ROW_TEXT_LENGTH] = textLength;
+    if (at < 0 || textAt < 0 || (!overflow && !store.insert(id, hash))) {
       store.freeRow(id, this.metricWords(family));
       return -1;
     }
-    const table = store.table;
-    const row = store.row(id);
-    table[row + ROW_LABELS] = at;
-    table[row + ROW_LABELS_LENGTH] = length;
     table[row + ROW_HASH] = hash;
     table[row + ROW_FLAGS] = overflow ? FLAG_OVERFLOW : 0;
     const f64 = store.tableF64;
@@ -750,7 +760,11 @@ export class Registry {
     const f64 = store.ownShard(Math.max(offset + family.size.shard + 1, fold + 1));
     if (f64 === undefined) return undefined;
     store.holdRow(id);
-    const series = family.makeSeries(values, { id, generation, offset, shared: table[row + ROW_SHARED]!, f64, fold }, overflow);
+    const series = family.makeSeries(
+      values,
+      { id, generation, offset, shared: table[row + ROW_SHARED]!, f64, fold },
+      overflow,
+    );
     this.local[id] = series;
     family.adopt(series, overflow);
     const overflowCounter = this.overflowCounter;

@@ -40,8 +40,11 @@ export class SummarySeries extends SeriesBase {
   }
 
   /** @internal */
-  override revived(live: SeriesBase): void {
-    this.sketches = (live as SummarySeries).sketches;
+  override revived(live: SeriesBase | undefined): void {
+    const window = (this.family as Summary).window;
+    this.sketches = live === undefined
+      ? new Int32Array(sketchWords(window.ageBuckets))
+      : (live as SummarySeries).sketches;
   }
 
   /**

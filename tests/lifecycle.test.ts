@@ -190,3 +190,22 @@ describe("Memory in proportion to use", () => {
     assert.ok(total > 0);
   });
 });
+
+describe("A removed metric", () => {
+  it("records nowhere after registry.remove(): no hidden series, the series count unchanged", () => {
+    const registry = new Registry();
+    const c = registry.counter({ name: "c_total", help: "c", labelNames: ["k"] as const });
+    const g = registry.gauge({ name: "g", help: "g" });
+    const bound = c.labels({ k: "a" });
+    bound.inc();
+    registry.remove("c_total");
+    registry.remove("g");
+    const before = registry.seriesCount();
+    bound.inc(5);
+    c.inc({ k: "b" }, 2);
+    g.set(3);
+    assert.equal(registry.seriesCount(), before);
+    assert.equal(bound.get(), 0);
+    assert.doesNotMatch(registry.render(), /^(c_total|g) /m);
+  });
+});

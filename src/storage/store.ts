@@ -84,7 +84,10 @@ export const ROW_NEXT = 7;
 export const ROW_FLAGS = 8;
 export const ROW_FOLD = 9;
 export const ROW_BORN = 10;
-export const ROW_BITS = 12;
+/** Where the series' label set is, encoded for the text formats (UTF-8 bytes in the label store). */
+export const ROW_TEXT = 11;
+export const ROW_TEXT_LENGTH = 12;
+export const ROW_BITS = 14;
 /** Flag of an overflow series. */
 export const FLAG_OVERFLOW = 1;
 
@@ -665,6 +668,8 @@ export class Store {
     const row = this.row(id);
     this.freeLabels(table[row + ROW_LABELS]!, table[row + ROW_LABELS_LENGTH]!);
     table[row + ROW_LABELS_LENGTH] = 0;
+    this.freeLabels(table[row + ROW_TEXT]! >> 1, (table[row + ROW_TEXT_LENGTH]! + 1) >> 1);
+    table[row + ROW_TEXT_LENGTH] = 0;
     if (words !== undefined) {
       table[row + ROW_NEXT] = words[0]!;
       words[0] = id + 1;
@@ -755,6 +760,36 @@ export class Store {
     return [at, units];
   }
 
+  /**
+   * Stores a series' label set as the text formats write it (`a="x",b="y"`), UTF-8, once at
+   * birth: every render copies these bytes. Returns [byte offset, byte length]. Under the lock.
+   */
+  storeText(text: string): [number, number] {
+    if (text === "") return [0, 0];
+    const bytes = encoder.encode(text);
+    const at = this.allocateLabels((bytes.length + 1) >> 1);
+    if (at < 0) return [-1, 0];
+    this.labelBytes.set(bytes, at * 2);
+    return [at * 2, bytes.length];
+  }
+
+  /** The bytes of a series' label set as `storeText` stored them. */
+  labelText(id: number): { bytes: Uint8Array; at: number; length: number } {
+    const row = this.row(id);
+    const table = this.table;
+    return { bytes: this.labelBytes, at: table[row + ROW_TEXT]!, length: table[row + ROW_TEXT_LENGTH]! };
+  }
+
+  /** The label store as bytes. */
+  private get labelBytes(): Uint8Array {
+    const buffer = this.buffers[LABELS]!;
+    let view = this.u8View;
+    if (view === undefined || view.byteLength !== buffer.byteLength) {
+      view = this.u8View = new Uint8Array(buffer, 0, buffer.byteLength);
+    }
+    return view;
+  }
+
   /** Whether the label values stored at `at` equal `values`. */
   labelsEqual(at: number, values: readonly string[]): boolean {
     const u16 = this.labelUnits;
@@ -805,7 +840,7 @@ export class Store {
 
   /** Returns a label block to its size class's free list. */
   private freeLabels(at: number, units: number): void {
-    if (units === 0) return;
+    if (units <= 0) return;
     const k = Math.max(3, 32 - Math.clz32(units - 1));
     const u16 = this.labelUnits;
     const next = this.i32[LABEL_FREE + k - 3]!;

@@ -1,5 +1,6 @@
 /**
- * The one text encoder behind both formats: Prometheus 0.0.4 and OpenMetrics 1.0.
+ * The string renderer the project had before the byte renderer, kept as the reference the
+ * byte renderer must match byte for byte (tests/exposition/renderer.prop.test.ts).
  * They differ in a few places, each marked `om`: counter family names, HELP escaping,
  * UNIT lines, exemplars, the `_sum` and `_count` of histograms with negative buckets,
  * negative summary values and the closing `# EOF`.
@@ -7,12 +8,12 @@
  * @module
  */
 
-import type { Family, SeriesBase, StoredExemplar } from "../_family.ts";
-import type { CounterSeries } from "../counter.ts";
-import type { GaugeSeries } from "../gauge.ts";
-import type { Histogram, HistogramSeries } from "../histogram.ts";
-import type { Summary, SummarySeries } from "../summary.ts";
-import { escapeHelp } from "../labels.ts";
+import type { Family, SeriesBase, StoredExemplar } from "../../src/_family.ts";
+import type { CounterSeries } from "../../src/counter.ts";
+import type { GaugeSeries } from "../../src/gauge.ts";
+import type { Histogram, HistogramSeries } from "../../src/histogram.ts";
+import type { Summary, SummarySeries } from "../../src/summary.ts";
+import { escapeHelp } from "../../src/labels.ts";
 
 /** Formats a sample value: `+Inf`, `-Inf`, `NaN`, else JavaScript's shortest round-trip form. */
 export function formatValue(value: number): string {
