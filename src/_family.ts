@@ -120,7 +120,7 @@ export class SeriesBase {
   aliases: SeriesBase[] | undefined;
 
   /** @internal Made by a family for each label set; use its `labels()`. */
-  constructor(family: Family<SeriesBase>, values: readonly string[], place: SeriesPlace, overflow: boolean) {
+  constructor(family: Family<SeriesBase>, values: readonly string[], place: SeriesPlace, _overflow: boolean) {
     this.labelValues = values;
     this.id = place.id;
     this.generation = place.generation;

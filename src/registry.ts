@@ -28,7 +28,6 @@ import {
   CHANGES,
   FLAG_OVERFLOW,
   labelHash,
-  type MetricRecord,
   REMOVALS,
   RING_SIZE,
   ROW_BITS,

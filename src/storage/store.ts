@@ -182,7 +182,6 @@ const TABLE = 1;
 const LABELS = 2;
 const INDEX = 3;
 const SHARED = 4;
-const BUFFERS = 5;
 
 /** The hash of a metric id and label values (FNV-1a over UTF-16 code units and lengths). */
 export function labelHash(metric: number, values: readonly string[]): number {
