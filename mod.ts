@@ -42,7 +42,15 @@ export type { Labels } from "./src/labels.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./src/exposition/snapshot.ts";
 export type { StoreHandle, StoreLayout } from "./src/storage/store.ts";
 export { metricsHandler } from "./src/http/handler.ts";
-export type { BasicAuth, BearerAuth, FetchHandler, MetricsHandlerOptions, MetricsSource } from "./src/http/handler.ts";
+export type {
+  BasicAuth,
+  BearerAuth,
+  Compressor,
+  Compressors,
+  FetchHandler,
+  MetricsHandlerOptions,
+  MetricsSource,
+} from "./src/http/handler.ts";
 export { instrumentFetch, instrumentNodeListener } from "./src/http/middleware.ts";
 export type {
   InstrumentOptions,

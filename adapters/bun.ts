@@ -25,6 +25,7 @@ import {
   type ServeOptions,
 } from "../src/http/serve_options.ts";
 
+import { zlibCompressors } from "./_zlib.ts";
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
 // The slice of the Bun namespace used here, read from globalThis so the file
@@ -72,7 +73,7 @@ export async function serve(options: ServeOptions): Promise<MetricsServer> {
     hostname,
     // Bun's development mode answers a failure with an HTML page of paths and source lines and logs a stack.
     development: false,
-    fetch: requireHost(metricsHandler(registry, handlerOptions)),
+    fetch: requireHost(metricsHandler(registry, { compressors: zlibCompressors(), ...handlerOptions })),
     error: (error) => {
       reportError(handlerOptions.onError, error);
       return internalError();

@@ -26,6 +26,7 @@ import {
   type ServeOptions,
 } from "../src/http/serve_options.ts";
 
+import { zlibCompressors } from "./_zlib.ts";
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
 // The slice of the Deno namespace used here, read from globalThis so the file
@@ -66,7 +67,7 @@ export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
   const deno = (globalThis as { Deno?: DenoServe }).Deno;
   if (deno === undefined) throw new Error('The "atomic-metrics/deno" adapter needs the Deno runtime');
-  const handler = requireHost(metricsHandler(registry, handlerOptions));
+  const handler = requireHost(metricsHandler(registry, { compressors: zlibCompressors(), ...handlerOptions }));
   // Deno's default onError logs a stack per failed request; ours answers a plain 500 and tells only the user's onError.
   const onError = (error: unknown): Response => {
     reportError(handlerOptions.onError, error);

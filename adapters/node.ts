@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { type FetchHandler, metricsHandler } from "../src/http/handler.ts";
 import { badRequest, listenOptions, type MetricsServer, type ServeOptions } from "../src/http/serve_options.ts";
+import { zlibCompressors } from "./_zlib.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
 
@@ -57,19 +58,53 @@ export function toNodeListener(handler: FetchHandler): (request: IncomingMessage
     const pending = fetchRequest === undefined ? Promise.resolve(badRequest()) : handler(fetchRequest);
     pending
       .then(async (answer) => {
-        const body = request.method === "HEAD" || answer.body === null
-          ? undefined
-          : new Uint8Array(await answer.arrayBuffer());
         response.statusCode = answer.status;
         answer.headers.forEach((value, name) => response.setHeader(name, value));
-        if (body !== undefined) response.setHeader("content-length", body.byteLength);
-        response.end(body);
+        if (request.method === "HEAD" || answer.body === null) {
+          response.end();
+          return;
+        }
+        await pipeBody(answer.body, response);
       })
       .catch(() => {
         if (!response.headersSent) response.statusCode = 500;
         response.end();
       });
   };
+}
+
+/**
+ * Writes a streamed body as it comes, waiting for the socket to drain, so a large scrape holds
+ * a few chunks in memory, not the whole exposition; a client that goes away cancels the render.
+ */
+async function pipeBody(body: ReadableStream<Uint8Array>, response: ServerResponse): Promise<void> {
+  const reader = body.getReader();
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+    reader.cancel().catch(() => {});
+  };
+  response.once("close", onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || closed) break;
+      if (!response.write(value)) {
+        await new Promise<void>((resolve) => {
+          const resume = () => {
+            response.off("drain", resume);
+            response.off("close", resume);
+            resolve();
+          };
+          response.on("drain", resume);
+          response.on("close", resume);
+        });
+      }
+    }
+  } finally {
+    response.off("close", onClose);
+  }
+  if (!closed) response.end();
 }
 
 // undefined when the request has no Host, or one no URL can hold: there is no URL to give the handler.
@@ -113,7 +148,8 @@ function toRequest(request: IncomingMessage): Request | undefined {
 export async function serve(options: ServeOptions): Promise<MetricsServer> {
   const { registry, port, hostname, handlerOptions } = listenOptions(options);
   // The listener answers a missing Host itself, with the same plain 400 as Deno and Bun.
-  const server = createServer({ requireHostHeader: false }, toNodeListener(metricsHandler(registry, handlerOptions)));
+  const handler = metricsHandler(registry, { compressors: zlibCompressors(), ...handlerOptions });
+  const server = createServer({ requireHostHeader: false }, toNodeListener(handler));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, hostname, () => {

@@ -72,8 +72,12 @@ export interface CounterOptions<L extends string = string> {
   unit?: string;
   /** Exemplar provider for calls that pass no exemplar, or false for none. @default the registry's */
   exemplars?: ExemplarProvider | false;
-  /** Called before every render or collect. */
-  collect?: (counter: Counter<L>) => void;
+  /**
+   * Called before every render or collect, e.g. to read a value into the metric. It may be
+   * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
+   * one that fails or is late; `registry.render()` runs it without waiting.
+   */
+  collect?: (counter: Counter<L>) => void | Promise<void>;
   /**
    * Seconds without a change after which a series is removed at the next render or collect
    * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.

@@ -157,8 +157,12 @@ export interface GaugeOptions<L extends string = string> {
   labelNames?: readonly L[];
   /** Unit; the name must end with `_<unit>`. @default "" */
   unit?: string;
-  /** Called before every render or collect, e.g. to set the gauge from a reading. */
-  collect?: (gauge: Gauge<L>) => void;
+  /**
+   * Called before every render or collect, e.g. to set the gauge from a reading. It may be
+   * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
+   * one that fails or is late; `registry.render()` runs it without waiting.
+   */
+  collect?: (gauge: Gauge<L>) => void | Promise<void>;
   /** Not used by gauges (OpenMetrics has no gauge exemplars); accepted for symmetry. */
   exemplars?: ExemplarProvider | false;
   /**

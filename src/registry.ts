@@ -20,7 +20,8 @@ import { Gauge, type GaugeOptions } from "./gauge.ts";
 import { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./histogram.ts";
 import { encodeLabels, isValidLabelName, isValidMetricName } from "./labels.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
-import { renderToString } from "./exposition/_renderer.ts";
+import { ByteRenderer, CHUNK_BYTES, renderToString } from "./exposition/_renderer.ts";
+import { nextTask } from "./_tasks.ts";
 import { unrefTimer } from "./otel/_runtime.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./exposition/snapshot.ts";
@@ -85,6 +86,8 @@ export const SELF_METRICS = {
   maxSeries: "atomic_metrics_max_series",
   overflow: "atomic_metrics_overflow_observations_total",
   exemplarsDropped: "atomic_metrics_exemplars_dropped_total",
+  collectErrors: "atomic_metrics_collect_errors_total",
+  collectTimeouts: "atomic_metrics_collect_timeouts_total",
 } as const;
 
 type AnyFamily = Family<SeriesBase>;
@@ -100,6 +103,13 @@ const RESERVED_SUFFIXES: Record<MetricType, readonly string[]> = {
 function namesOf(type: MetricType, name: string): string[] {
   const base = type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
   return [name, base, ...RESERVED_SUFFIXES[type].map((s) => base + s)];
+}
+
+/** A hook's promise that `render()` does not wait for: its rejection must not go unhandled. */
+function detach(result: unknown): void {
+  if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
+    (result as Promise<unknown>).then(undefined, () => {});
+  }
 }
 
 /** Throws unless a registration got an options object. */
@@ -146,7 +156,7 @@ export class Registry {
   /** The CHANGES epoch of this thread's last full scan of the series table. */
   private seenChanges = -1;
   private readonly staleAfterSeconds: number;
-  private readonly hooks: (() => void)[] = [];
+  private readonly hooks: (() => void | Promise<void>)[] = [];
   private overflowCounter: Counter<"metric"> | undefined;
   private droppedExemplars: Counter | undefined;
   private detached = false;
@@ -357,7 +367,8 @@ export class Registry {
 
   /**
    * Runs `hook` before every render and collect (e.g. to read a value into a gauge).
-   * A hook that throws makes that render throw. Returns a function that removes it.
+   * A hook that throws makes `render()` throw; `collectAsync()` (the HTTP handler's way) counts
+   * it instead. A hook may be async: see `collectAsync()`. Returns a function that removes it.
    *
    * @example
    * ```ts
@@ -369,7 +380,7 @@ export class Registry {
    * remove();
    * ```
    */
-  beforeCollect(hook: () => void): () => void {
+  beforeCollect(hook: () => void | Promise<void>): () => void {
     this.hooks.push(hook);
     return () => {
       const i = this.hooks.indexOf(hook);
@@ -457,11 +468,127 @@ export class Registry {
     for (const family of [...this.byName.values()]) this.remove(family.name);
   }
 
+  /**
+   * Runs every collect hook — the registry's `beforeCollect` hooks and each metric's `collect`
+   * option — and awaits the async ones in parallel, up to `deadlineMs`. A hook that throws or
+   * rejects is counted in `atomic_metrics_collect_errors_total{metric}`, one still running at the
+   * deadline in `atomic_metrics_collect_timeouts_total{metric}` (`metric` is `"beforeCollect"`
+   * for registry hooks); their metrics keep their last values, and this never rejects. Then
+   * `render()` or `stream()` show what the hooks set. The HTTP handler calls it before each
+   * scrape, with a deadline from Prometheus' scrape timeout.
+   *
+   * @example An async collector
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * registry.gauge({
+   *   name: "queue_depth",
+   *   help: "Items waiting",
+   *   collect: async (gauge) => gauge.set(await Promise.resolve(7)),
+   * });
+   * await registry.collectAsync({ deadlineMs: 1000 });
+   * if (!registry.render().includes("queue_depth 7")) throw new Error();
+   * ```
+   */
+  async collectAsync(options: { deadlineMs?: number; onError?: (error: unknown) => void } = {}): Promise<void> {
+    const deadlineMs = options.deadlineMs ?? 10_000;
+    const tell = (error: unknown) => {
+      try {
+        options.onError?.(error);
+      } catch {
+        // a callback that throws is ignored
+      }
+    };
+    if (typeof deadlineMs !== "number" || !(deadlineMs >= 0)) {
+      throw new RangeError(`Registry.collectAsync() option deadlineMs must be a number >= 0, got ${deadlineMs}`);
+    }
+    this.syncRemovals();
+    const pending: { metric: string; promise: Promise<unknown> }[] = [];
+    const run = (metric: string, hook: () => unknown) => {
+      try {
+        const result = hook();
+        if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
+          pending.push({ metric, promise: result as Promise<unknown> });
+        }
+      } catch (error) {
+        this.collectFailed("errors", metric);
+        tell(error);
+      }
+    };
+    for (const hook of this.hooks) run("beforeCollect", hook);
+    for (const family of [...this.byName.values()]) if (family.collectHook) run(family.name, family.collectHook);
+    if (pending.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = Symbol("late");
+    const deadline = new Promise<typeof late>((resolve) => (timer = setTimeout(() => resolve(late), deadlineMs)));
+    await Promise.all(pending.map(async ({ metric, promise }) => {
+      try {
+        if ((await Promise.race([promise, deadline])) === late) {
+          this.collectFailed("timeouts", metric);
+          promise.catch(() => {}); // settles later; nobody waits for it
+        }
+      } catch (error) {
+        this.collectFailed("errors", metric);
+        tell(error);
+      }
+    }));
+    clearTimeout(timer);
+  }
+
+  /** Counts a collect hook that failed or was late. */
+  private collectFailed(kind: "errors" | "timeouts", metric: string): void {
+    try {
+      (kind === "errors" ? this.collectErrors : this.collectTimeouts)?.inc({ metric });
+    } catch {
+      // a metric name over the label-length limit: uncounted, never thrown
+    }
+  }
+  private collectErrors: Counter<"metric"> | undefined;
+  private collectTimeouts: Counter<"metric"> | undefined;
+
+  /**
+   * The exposition as a stream of UTF-8 bytes, rendered a slice at a time: after each slice
+   * (about `sliceMs` of work) the stream waits for the next task, so the event loop runs
+   * between slices, and it renders only as fast as it is read, so the bytes in flight stay
+   * bounded whatever the number of series. Each series appears once; its values are read when
+   * its slice is written. Runs no collect hooks: call `collectAsync()` first.
+   *
+   * @example Streaming the exposition
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * registry.counter({ name: "jobs_total", help: "Jobs" }).inc(2);
+   * const text = await new Response(registry.stream("openmetrics")).text();
+   * if (!text.includes("jobs_total 2") || !text.endsWith("# EOF\n")) throw new Error(text);
+   * ```
+   */
+  stream(format: Format = "prometheus", options: { sliceMs?: number } = {}): ReadableStream<Uint8Array> {
+    const sliceMs = options.sliceMs ?? 2;
+    const renderer = new ByteRenderer(this.prepared(), format === "openmetrics");
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const started = performance.now();
+        do {
+          const chunks = renderer.next(CHUNK_BYTES);
+          if (chunks === undefined) return controller.close();
+          for (const chunk of chunks) controller.enqueue(chunk);
+        } while (performance.now() - started < sliceMs);
+        await nextTask();
+      },
+    }, { highWaterMark: 0 });
+  }
+
   /** Families sorted by name, after syncing other threads' definitions and series, running hooks, expiring. */
   private families(): AnyFamily[] {
     this.sync();
-    for (const hook of this.hooks) hook();
-    for (const family of this.byName.values()) family.collectHook?.();
+    for (const hook of this.hooks) detach(hook());
+    for (const family of this.byName.values()) if (family.collectHook) detach(family.collectHook());
+    return this.prepared();
+  }
+
+  /** Families sorted by name, with every thread's series known and stale series expired; no hooks. */
+  private prepared(): AnyFamily[] {
+    this.sync();
     this.scan();
     this.expire();
     return this.sorted ??= [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -1016,6 +1143,18 @@ export class Registry {
       name: SELF_METRICS.exemplarsDropped,
       help: "Exemplars dropped: over the 128-character label limit, not valid, or their provider threw.",
       // No exemplar provider here: a provider that throws would count its own failure forever.
+      exemplars: false,
+    });
+    this.collectErrors = this.counter({
+      name: SELF_METRICS.collectErrors,
+      help: "Collect hooks that threw or rejected, by metric (beforeCollect for the registry's own hooks).",
+      labelNames: ["metric"],
+      exemplars: false,
+    });
+    this.collectTimeouts = this.counter({
+      name: SELF_METRICS.collectTimeouts,
+      help: "Collect hooks still running at the collection deadline, by metric.",
+      labelNames: ["metric"],
       exemplars: false,
     });
   }

@@ -106,8 +106,12 @@ export interface SummaryOptions<L extends string = string> {
   ageBuckets?: number;
   /** Unit; the name must end with `_<unit>`. @default "" */
   unit?: string;
-  /** Called before every render or collect. */
-  collect?: (summary: Summary<L>) => void;
+  /**
+   * Called before every render or collect, e.g. to read a value into the metric. It may be
+   * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
+   * one that fails or is late; `registry.render()` runs it without waiting.
+   */
+  collect?: (summary: Summary<L>) => void | Promise<void>;
   /**
    * Seconds without a change after which a series is removed at the next render or collect
    * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.

@@ -8,7 +8,7 @@
 import type { Format } from "../registry.ts";
 
 /** A content coding the metrics endpoint can answer with. */
-export type ContentEncoding = "gzip" | "identity";
+export type ContentEncoding = "gzip" | "deflate" | "zstd" | "identity";
 
 /** `Content-Type` of the Prometheus text format 0.0.4. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -144,17 +144,18 @@ export function negotiateFormat(accept: string | null): Format {
 }
 
 /**
- * Decides whether to gzip a response for an `Accept-Encoding` header (RFC
- * 9110 §12.5.3). gzip is chosen whenever the client accepts it: `gzip` or
- * `x-gzip` named with a non-zero q-value, or not named and `*` with a non-zero
- * q-value. Otherwise the response goes without a content coding, also when
- * `identity;q=0` or `*;q=0` refuses that too, since the RFC has a server send
- * an uncoded response when none it can produce is acceptable. An entry whose
- * q-value is not an RFC 9110 qvalue (`q=-1`, `q=abc`, `q=1.5`, `q=`,
+ * Picks a content coding for an `Accept-Encoding` header (RFC 9110 §12.5.3) among those the
+ * server can produce (`gzip` alone by default). The coding with the highest q-value wins;
+ * a tie goes to the earlier one in `available` (gzip first: what scrapers ask for). A coding
+ * not named takes the q-value of `*`. When none is acceptable the response goes without a
+ * content coding, also when `identity;q=0` or `*;q=0` refuses that too, since the RFC has a
+ * server send an uncoded response when none it can produce is acceptable. `x-gzip` counts as
+ * `gzip`. An entry whose q-value is not an RFC 9110 qvalue (`q=-1`, `q=abc`, `q=1.5`, `q=`,
  * `q=0.1234`) is ignored.
  *
  * @param acceptEncoding The request's `Accept-Encoding` header, or `null`.
- * @returns `"gzip"` or `"identity"`.
+ * @param available The codings the server can produce, in order of preference.
+ * @returns One of `available`, or `"identity"`.
  *
  * @example gzip unless refused with q=0
  * ```ts
@@ -165,15 +166,20 @@ export function negotiateFormat(accept: string | null): Format {
  * if (negotiateEncoding("identity;q=0, *") !== "gzip") throw new Error();
  * if (negotiateEncoding("gzip;q=abc") !== "identity") throw new Error();
  * if (negotiateEncoding(null) !== "identity") throw new Error();
+ * if (negotiateEncoding("zstd, gzip;q=0.5", ["gzip", "zstd"]) !== "zstd") throw new Error();
  * ```
  */
-export function negotiateEncoding(acceptEncoding: string | null): ContentEncoding {
+export function negotiateEncoding(
+  acceptEncoding: string | null,
+  available: readonly ContentEncoding[] = ["gzip"],
+): ContentEncoding {
   if (acceptEncoding === null) return "identity";
-  let gzipQuality: number | undefined;
+  const named = new Map<string, number>();
   let wildcardQuality: number | undefined;
   for (const part of acceptEncoding.split(",")) {
     const [codingText = "", ...paramTexts] = part.split(";");
-    const coding = codingText.trim().toLowerCase();
+    let coding = codingText.trim().toLowerCase();
+    if (coding === "x-gzip") coding = "gzip";
     let q: number | undefined = 1;
     for (const paramText of paramTexts) {
       const equals = paramText.indexOf("=");
@@ -181,9 +187,18 @@ export function negotiateEncoding(acceptEncoding: string | null): ContentEncodin
       if (key === "q") q = parseQuality(equals === -1 ? "" : paramText.slice(equals + 1).trim());
     }
     if (q === undefined) continue;
-    if (coding === "gzip" || coding === "x-gzip") gzipQuality = Math.max(gzipQuality ?? 0, q);
-    else if (coding === "*") wildcardQuality = Math.max(wildcardQuality ?? 0, q);
+    if (coding === "*") wildcardQuality = Math.max(wildcardQuality ?? 0, q);
+    else named.set(coding, Math.max(named.get(coding) ?? 0, q));
   }
-  const quality = gzipQuality ?? wildcardQuality ?? 0;
-  return quality > 0 ? "gzip" : "identity";
+  let chosen: ContentEncoding = "identity";
+  let best = 0;
+  for (const coding of available) {
+    if (coding === "identity") continue;
+    const quality = named.get(coding) ?? wildcardQuality ?? 0;
+    if (quality > best) {
+      best = quality;
+      chosen = coding;
+    }
+  }
+  return chosen;
 }

@@ -16,6 +16,7 @@ import {
 } from "../exposition/negotiate.ts";
 import type { Format } from "../registry.ts";
 import { badRequest, internalError, reportError } from "./serve_options.ts";
+import { SharedRender } from "./_single_flight.ts";
 
 /**
  * What {@linkcode metricsHandler} needs from a registry: a synchronous
@@ -30,6 +31,41 @@ import { badRequest, internalError, reportError } from "./serve_options.ts";
 export interface MetricsSource {
   /** Renders the exposition in the given format (Prometheus text 0.0.4 when omitted). */
   render(format?: "openmetrics"): string;
+}
+
+/**
+ * A source the handler streams from, as a `Registry` is: its collect hooks are awaited up to
+ * the scrape's deadline, then its exposition streams a slice at a time.
+ */
+interface StreamingSource extends MetricsSource {
+  collectAsync(options: { deadlineMs?: number; onError?: (error: unknown) => void }): Promise<void>;
+  stream(format: Format): ReadableStream<Uint8Array>;
+}
+
+function isStreaming(source: MetricsSource): source is StreamingSource {
+  const candidate = source as Partial<StreamingSource>;
+  return typeof candidate.collectAsync === "function" && typeof candidate.stream === "function";
+}
+
+/**
+ * Makes a compressor for one response: a `TransformStream` from the exposition's bytes to the
+ * coded bytes, at `level` when the coding has levels and the maker honours them.
+ */
+export type Compressor = (level: number | undefined) => {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+};
+
+/** The compressors a handler can answer with, by content coding. */
+export type Compressors = Partial<Record<"gzip" | "deflate" | "zstd", Compressor>>;
+
+/** gzip and deflate through the web platform's `CompressionStream`, where the runtime has it (no levels). */
+function webCompressors(): Compressors {
+  if (typeof globalThis.CompressionStream !== "function") return {};
+  return {
+    gzip: () => new CompressionStream("gzip") as unknown as ReturnType<Compressor>,
+    deflate: () => new CompressionStream("deflate") as unknown as ReturnType<Compressor>,
+  };
 }
 
 /** Bearer-token authentication: `Authorization: Bearer <token>`. */
@@ -78,13 +114,40 @@ export interface MetricsHandlerOptions {
    */
   format?: "negotiate" | Format;
   /**
-   * Whether to gzip the exposition when `Accept-Encoding` allows it.
+   * Whether to compress the exposition when `Accept-Encoding` allows it: gzip, deflate, or zstd
+   * where a compressor for it is given (the Node, Deno and Bun servers give zlib's, and Bun's and
+   * Deno's zstd).
    * @default {true}
    */
   compression?: boolean;
   /**
+   * Compressors by content coding; those given replace the default ones (the web platform's
+   * `CompressionStream` for gzip and deflate, at its fixed level). The servers pass zlib's.
+   * @default {CompressionStream's gzip and deflate}
+   */
+  compressors?: Compressors;
+  /**
+   * Compression level handed to the compressors that take one (zlib: 1 fastest to 9 smallest).
+   * A scrape is read once, so speed matters more than size.
+   * @default {1 for gzip and deflate, 3 for zstd}
+   */
+  compressionLevel?: number;
+  /**
+   * Milliseconds to wait for async collect hooks before rendering what there is. By default
+   * the deadline comes from Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` header, less a
+   * margin (a tenth, at most half a second), else 10 seconds.
+   */
+  collectTimeoutMs?: number;
+  /**
+   * Bytes a render keeps for scrapes that join it while it is in progress (single flight);
+   * past it, later scrapes render afresh and the render holds only what its readers still need.
+   * @default {8388608}
+   */
+  singleFlightBytes?: number;
+  /**
    * Whether to register and record `atomic_metrics_scrapes_total{format}`,
-   * `atomic_metrics_scrape_errors_total` and
+   * `atomic_metrics_scrape_renders_total{format}` (renders: concurrent scrapes
+   * share one), `atomic_metrics_scrape_errors_total` and
    * `atomic_metrics_scrape_duration_seconds` on the registry (only when it
    * has `counter` and `histogram` methods, as `Registry` does).
    * @default {true}
@@ -104,6 +167,7 @@ export type FetchHandler = (request: Request) => Promise<Response>;
 
 interface SelfMetrics {
   scrapes: { inc(labels: { format: string }): void };
+  renders: { inc(labels: { format: string }): void };
   errors: { inc(): void };
   duration: { observe(value: number): void };
 }
@@ -131,6 +195,12 @@ function selfMetricsFor(registry: MetricsSource): SelfMetrics | undefined {
       help: "Scrapes of the metrics endpoint, by exposition format.",
       labelNames: ["format"],
     }) as SelfMetrics["scrapes"],
+    renders: source.counter({
+      name: "atomic_metrics_scrape_renders_total",
+      help:
+        "Renders for the metrics endpoint, by format: scrapes that arrive during a render of the same kind share it.",
+      labelNames: ["format"],
+    }) as SelfMetrics["renders"],
     errors: source.counter({
       name: "atomic_metrics_scrape_errors_total",
       help: "Scrapes of the metrics endpoint whose render threw.",
@@ -219,12 +289,30 @@ function checkPath(option: string, value: string): void {
   }
 }
 
-async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
-  const compressed = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(compressed).arrayBuffer());
+/** A stream made when it is first read (so joining scrapes can find it before it starts). */
+function deferred(make: () => Promise<ReadableStream<Uint8Array>>): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      reader ??= (await make()).getReader();
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
-const hasCompressionStream = typeof globalThis.CompressionStream === "function";
+/** The deadline for async collect hooks: Prometheus' scrape timeout less a margin, else 10 s. */
+function collectDeadline(request: Request, option: number | undefined): number {
+  if (option !== undefined) return option;
+  const header = Number(request.headers.get("x-prometheus-scrape-timeout-seconds"));
+  if (!(header > 0 && header < 86_400)) return 10_000;
+  const ms = header * 1000;
+  return Math.max(0, ms - Math.min(500, ms / 10));
+}
 
 function textResponse(status: number, text: string, headers: Record<string, string> = {}): Response {
   return new Response(text, {
@@ -285,9 +373,16 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
     ready,
     format = "negotiate",
     compression = true,
+    compressors: given,
+    compressionLevel,
+    collectTimeoutMs,
+    singleFlightBytes = 8 * 1024 * 1024,
     selfMetrics = true,
     onError,
   } = options;
+  const compressors: Compressors = compression ? { ...webCompressors(), ...given } : {};
+  const codings = (["gzip", "zstd", "deflate"] as const).filter((c) => compressors[c] !== undefined);
+  const renders = new Map<string, SharedRender>();
   checkPath("path", path);
   checkPath("healthPath", healthPath);
   if (format !== "negotiate" && format !== "prometheus" && format !== "openmetrics") {
@@ -319,9 +414,59 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
     if (authentication !== undefined && !authentication.check(request.headers.get("authorization"))) {
       return textResponse(401, "Unauthorized\n", { "www-authenticate": authentication.challenge });
     }
-    const started = performance.now();
     const chosen: Format = format === "negotiate" ? negotiateFormat(request.headers.get("accept")) : format;
     metrics?.scrapes.inc({ format: chosen });
+    const encoding: ContentEncoding = negotiateEncoding(request.headers.get("accept-encoding"), codings);
+    const headers: Record<string, string> = {
+      "content-type": chosen === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
+      "cache-control": "no-store",
+      vary: "Accept, Accept-Encoding",
+    };
+    if (encoding !== "identity") headers["content-encoding"] = encoding;
+    // workerd gzips again a body sent with Content-Encoding unless told it already is encoded;
+    // the other runtimes ignore `encodeBody`.
+    const init: ResponseInit & { encodeBody?: "manual" } = { status: 200, headers, encodeBody: "manual" };
+    if (request.method === "HEAD") return new Response(null, init);
+    if (!isStreaming(registry)) return await renderWhole(chosen, encoding, init);
+    // One render for scrapes of the same kind that arrive while it is in progress.
+    const key = `${chosen} ${encoding} ${request.headers.get("authorization") ?? ""}`;
+    let shared = renders.get(key);
+    if (shared === undefined || !shared.joinable) {
+      shared = startRender(registry, request, chosen, encoding);
+      renders.set(key, shared);
+    }
+    return new Response(shared.reader(), init);
+  }
+
+  /**
+   * Starts a render that scrapes of the same kind can join at once: when first read, it awaits
+   * the collect hooks up to the deadline, then streams (compressed).
+   */
+  function startRender(source: StreamingSource, request: Request, chosen: Format, encoding: ContentEncoding) {
+    const started = performance.now();
+    metrics?.renders.inc({ format: chosen });
+    const body = deferred(async () => {
+      await source.collectAsync({
+        deadlineMs: collectDeadline(request, collectTimeoutMs),
+        onError: (error) => reportError(onError, error),
+      });
+      const bytes = source.stream(chosen);
+      if (encoding === "identity") return bytes;
+      return bytes.pipeThrough(compressors[encoding]!(compressionLevel ?? (encoding === "zstd" ? 3 : 1)));
+    });
+    const shared: SharedRender = new SharedRender(body, singleFlightBytes, (error) => {
+      if (error !== undefined) {
+        metrics?.errors.inc();
+        reportError(onError, error);
+      } else metrics?.duration.observe((performance.now() - started) / 1000);
+      for (const [key, value] of renders) if (value === shared) renders.delete(key);
+    });
+    return shared;
+  }
+
+  /** A source that only renders strings: rendered whole, then encoded (and compressed). */
+  async function renderWhole(chosen: Format, encoding: ContentEncoding, init: ResponseInit): Promise<Response> {
+    const started = performance.now();
     let text: string;
     try {
       text = chosen === "openmetrics" ? registry.render("openmetrics") : registry.render();
@@ -330,25 +475,13 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
       reportError(onError, error);
       return textResponse(500, "Metrics render failed\n");
     }
-    const encoding: ContentEncoding = compression && hasCompressionStream
-      ? negotiateEncoding(request.headers.get("accept-encoding"))
-      : "identity";
-    const headers: Record<string, string> = {
-      "content-type": chosen === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
-      "cache-control": "no-store",
-      vary: "Accept, Accept-Encoding",
-    };
-    if (encoding === "gzip") headers["content-encoding"] = "gzip";
-    let body: Uint8Array<ArrayBuffer> | null = null;
-    if (request.method !== "HEAD") {
-      const bytes = encoder.encode(text);
-      body = encoding === "gzip" ? await gzip(bytes) : bytes;
+    let body: ReadableStream<Uint8Array> | Uint8Array = encoder.encode(text);
+    if (encoding !== "identity") {
+      const level = compressionLevel ?? (encoding === "zstd" ? 3 : 1);
+      body = new Blob([body as Uint8Array<ArrayBuffer>]).stream().pipeThrough(compressors[encoding]!(level));
     }
     metrics?.duration.observe((performance.now() - started) / 1000);
-    // workerd gzips again a body sent with Content-Encoding unless told it already is encoded;
-    // the other runtimes ignore `encodeBody`.
-    const init: ResponseInit & { encodeBody?: "manual" } = { status: 200, headers, encodeBody: "manual" };
-    return new Response(body, init);
+    return new Response(body as BodyInit, init);
   }
 
   async function answer(request: Request): Promise<Response> {

@@ -115,19 +115,34 @@ describe("metricsHandler()", () => {
     assert.doesNotMatch(registry.render(), /atomic_metrics_scrape/);
   });
 
-  it("metricsHandler() answers 500, calls onError and counts the error when render throws", async () => {
-    const failing = failingRegistry();
+  it("metricsHandler() answers 500 and calls onError when a source's render throws, and serves it again after", async () => {
+    let failing = true;
+    const source = {
+      render(): string {
+        if (failing) throw new Error("render failed");
+        return "up 1\n";
+      },
+    };
     const errors: unknown[] = [];
-    const handler = metricsHandler(failing.registry, { onError: (error) => errors.push(error) });
-    failing.failing = true;
+    const handler = metricsHandler(source, { onError: (error) => errors.push(error) });
     const failed = await handler(request("/metrics"));
     assert.equal(failed.status, 500);
     assert.equal(await failed.text(), "Metrics render failed\n");
     assert.equal(errors.length, 1);
+    assert.match(String(errors[0]), /render failed/);
+    failing = false;
+    assert.equal(await (await handler(request("/metrics"))).text(), "up 1\n");
+  });
+
+  it("metricsHandler() answers 200 when a registry's collect hook throws, and counts it", async () => {
+    const failing = failingRegistry();
+    failing.failing = true;
+    const errors: unknown[] = [];
+    const handler = metricsHandler(failing.registry, { onError: (error) => errors.push(error) });
+    const response = await handler(request("/metrics"));
+    assert.equal(response.status, 200);
+    assert.match(await response.text(), /^atomic_metrics_collect_errors_total\{metric="beforeCollect"\} 1$/m);
     assert.match(String(errors[0]), /collect callback failed/);
-    failing.failing = false;
-    const text = await (await handler(request("/metrics"))).text();
-    assert.match(text, /^atomic_metrics_scrape_errors_total 1$/m);
   });
 
   it("metricsHandler() reports not ready when ready() throws", async () => {

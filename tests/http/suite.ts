@@ -240,20 +240,17 @@ export function httpSuite(runtime: string, serve: Serve): void {
       });
     });
 
-    it("serve() answers 500 when render throws, counts it, and keeps serving", async () => {
+    it("serve() answers 200 when a collect hook throws, counts it, tells onError, and the metrics keep their values", async () => {
       const failing = failingRegistry();
       knownRegistry(failing.registry);
-      await withServer(serve, { registry: failing.registry }, async (base) => {
+      const errors: unknown[] = [];
+      await withServer(serve, { registry: failing.registry, onError: (e) => errors.push(e) }, async (base) => {
         failing.failing = true;
-        const failed = await get(`${base}/metrics`);
-        assert.equal(failed.status, 500);
-        assert.ok(failed.text.length < 100, "short error text");
-        assert.doesNotMatch(failed.text, /collect callback failed/);
-        failing.failing = false;
-        const recovered = await get(`${base}/metrics`);
-        assert.equal(recovered.status, 200);
-        assert.match(recovered.text, /^atomic_metrics_scrape_errors_total 1$/m);
-        assert.match(recovered.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+        const scraped = await get(`${base}/metrics`);
+        assert.equal(scraped.status, 200);
+        assert.match(scraped.text, /^atomic_metrics_collect_errors_total\{metric="beforeCollect"\} 1$/m);
+        assert.match(scraped.text, /^suite_jobs_total\{kind="a"\} 3$/m);
+        assert.match(String(errors[0]), /collect callback failed/);
       });
     });
 
