@@ -427,7 +427,7 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
     // the other runtimes ignore `encodeBody`.
     const init: ResponseInit & { encodeBody?: "manual" } = { status: 200, headers, encodeBody: "manual" };
     if (request.method === "HEAD") return new Response(null, init);
-    if (!isStreaming(registry)) return await renderWhole(chosen, encoding, init);
+    if (!isStreaming(registry)) return renderWhole(chosen, encoding, init);
     // One render for scrapes of the same kind that arrive while it is in progress.
     const key = `${chosen} ${encoding} ${request.headers.get("authorization") ?? ""}`;
     let shared = renders.get(key);
@@ -465,7 +465,7 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
   }
 
   /** A source that only renders strings: rendered whole, then encoded (and compressed). */
-  async function renderWhole(chosen: Format, encoding: ContentEncoding, init: ResponseInit): Promise<Response> {
+  function renderWhole(chosen: Format, encoding: ContentEncoding, init: ResponseInit): Response {
     const started = performance.now();
     let text: string;
     try {
