@@ -58,6 +58,13 @@ export interface MetricDefinition {
   readonly ageBuckets?: number;
   /** Seconds without a change after which a series is removed (0: never). */
   readonly staleAfterSeconds?: number;
+  /** A histogram's native buckets. */
+  readonly native?: {
+    readonly schema: number;
+    readonly maxBuckets: number;
+    readonly zeroThreshold: number;
+    readonly minResetMs: number;
+  };
 }
 
 /** Slots a series of a family takes. */
@@ -137,6 +144,14 @@ export class SeriesBase {
   /** The label set as the text formats write it (inside of the braces). */
   get encoded(): string {
     return this.overflow ? OVERFLOW_TEXT : encodeLabels(this.family.labelNames, this.labelValues);
+  }
+
+  /**
+   * When the series was born, or last started again from zero (after a removal, `clear()`,
+   * expiry or a native histogram's reset): Unix time in seconds, the same on every thread.
+   */
+  get created(): number {
+    return this.family.store.createdAt(this.id) / 1000;
   }
 
   /** Whether this is the metric's overflow series. */

@@ -15,6 +15,7 @@ import {
 } from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { checkObservation } from "./_values.ts";
+import { mergeNative, type NativeBuckets, nativeObserve, nativeSlots, pickSchema } from "./storage/native_buckets.ts";
 
 /** Prometheus' default buckets, in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
@@ -79,12 +80,20 @@ export class HistogramSeries extends SeriesBase {
   bucketExemplars: (StoredExemplar | undefined)[] | undefined;
   private readonly upper: Float64Array;
   private readonly minimum: number;
+  /** Buckets per sign of the native part; 0 for a classic histogram. */
+  private readonly width: number;
+  /** @internal When this thread made the series (or last reset it), for `minResetDuration`. */
+  bornAt: number;
+  /** @internal The latest exemplars of the native buckets (this thread's; at most 10). */
+  nativeExemplars: StoredExemplar[] | undefined;
 
   /** @internal Made by the histogram for each label set; use `Histogram.labels()`. */
   constructor(family: Histogram, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     super(family, values, place, overflow);
     this.upper = family.upperBounds;
     this.minimum = family.minimum;
+    this.width = family.native?.maxBuckets ?? 0;
+    this.bornAt = family.native?.minResetMs ? Date.now() : 0;
   }
 
   /**
@@ -107,12 +116,53 @@ export class HistogramSeries extends SeriesBase {
     if (this.flags !== 0) this.beforeWrite();
     const f64 = this.f64;
     const slot = this.offset;
+    // The native buckets first: a reset (minResetDuration) starts the series again before counting.
+    if (this.width !== 0 && !this.observeNative(value)) return this.observe(value, exemplar);
     f64[slot + bucket]!++;
     f64[slot + n + 1]! += value;
     if (exemplar !== undefined || this.exemplarProvider !== undefined) {
       const stored = this.family.exemplarOf(value, exemplar);
-      if (stored !== undefined) (this.bucketExemplars ??= [])[bucket] = stored;
+      if (stored !== undefined) {
+        (this.bucketExemplars ??= [])[bucket] = stored;
+        if (this.width !== 0) {
+          const kept = this.nativeExemplars ??= [];
+          kept.push(stored);
+          if (kept.length > 10) kept.shift();
+        }
+      }
     }
+  }
+
+  /** Records into this thread's native buckets; false after resetting the series (then record again). */
+  private observeNative(value: number): boolean {
+    const family = this.family as Histogram;
+    const native = family.native!;
+    const mayReset = native.minResetMs > 0 && Date.now() - this.bornAt >= native.minResetMs;
+    const at = this.offset + this.upper.length + 2;
+    if (nativeObserve(this.f64, at, value, native.schema, native.zeroThreshold, this.width, mayReset)) return true;
+    // client_golang's minResetDuration: past it, a histogram that would need a lower resolution
+    // starts again from zero (at full resolution) instead.
+    this.bornAt = Date.now();
+    const labels = Object.fromEntries(family.labelNames.map((name, i) => [name, this.labelValues[i]!]));
+    if (!this.overflow && family.remove(labels)) return false;
+    // The overflow series is not reset: it lowers its resolution instead.
+    nativeObserve(this.f64, at, value, native.schema, native.zeroThreshold, this.width, false);
+    return true;
+  }
+
+  /**
+   * The native buckets of this series, merged over every thread (undefined for a classic
+   * histogram): schema, zero threshold and count, positive and negative buckets by key.
+   */
+  native(): (NativeBuckets & { zeroThreshold: number; count: number; sum: number }) | undefined {
+    const native = (this.family as Histogram).native;
+    if (native === undefined) return undefined;
+    const store = this.family.store;
+    const blocks: (Float64Array | undefined)[] = [];
+    if (!this.removed) { for (let t = 0; t < store.threads; t++) blocks.push(store.shard(t)); }
+    const at = this.offset + this.upper.length + 2;
+    const merged = mergeNative(blocks, at, native.maxBuckets, native.schema, native.maxBuckets);
+    return { ...merged, zeroThreshold: native.zeroThreshold, count: this.count(), sum: this.sum() };
   }
 
   /**
@@ -161,6 +211,50 @@ export interface HistogramValue {
   buckets: number[];
 }
 
+/** The settings of a histogram's native buckets, as the registry keeps them. */
+export interface NativeDefinition {
+  /** Resolution: bucket boundaries at 2^(2^-schema) apart, from `bucketFactor`. */
+  readonly schema: number;
+  /** Most buckets exposed (positive and negative); more lower the resolution. */
+  readonly maxBuckets: number;
+  /** Observations with a magnitude at most this go to the zero bucket. */
+  readonly zeroThreshold: number;
+  /** Milliseconds after which a histogram that would need a lower resolution is reset instead (0: never). */
+  readonly minResetMs: number;
+}
+
+/**
+ * Native (sparse, exponential) buckets, with client_golang's meaning of each option
+ * (`NativeHistogramBucketFactor`, `NativeHistogramMaxBucketNumber`,
+ * `NativeHistogramZeroThreshold`, `NativeHistogramMinResetDuration`).
+ */
+export interface NativeHistogramOptions {
+  /**
+   * Largest ratio between the bounds of a bucket: the schema is the highest resolution whose
+   * factor is at most this (1.1 gives schema 3, factor 2^(1/8) ≈ 1.09).
+   * @default 1.1
+   */
+  bucketFactor?: number;
+  /**
+   * Most buckets (positive and negative). When more are populated the resolution is halved
+   * (buckets merged pairwise) rather than data dropped.
+   * @default 160
+   */
+  maxBuckets?: number;
+  /**
+   * Observations whose magnitude is at most this count in the zero bucket.
+   * @default 2.938735877055719e-39 (2^-128)
+   */
+  zeroThreshold?: number;
+  /**
+   * Milliseconds: once this long has passed since the series was made or last reset, an
+   * observation that would need a lower resolution resets the series (from zero, at full
+   * resolution) instead; 0 never resets.
+   * @default 0
+   */
+  minResetDuration?: number;
+}
+
 /** Options of `Registry.histogram()`. */
 export interface HistogramOptions<L extends string = string> {
   /** Metric name. */
@@ -194,6 +288,14 @@ export interface HistogramOptions<L extends string = string> {
    * @default the registry's `staleAfterSeconds` (0)
    */
   staleAfterSeconds?: number;
+  /**
+   * Native (sparse, exponential) buckets as well as (or, without `buckets`, instead of) the
+   * classic ones: exposed over Prometheus' protobuf format and OTLP (an exponential histogram);
+   * the text formats show the classic buckets. Any quantile with a bounded relative error, no
+   * bucket layout to choose, a fraction of the series.
+   * @default none
+   */
+  native?: NativeHistogramOptions;
 }
 
 /**
@@ -212,6 +314,8 @@ export interface HistogramOptions<L extends string = string> {
 export class Histogram<L extends string = string> extends Family<HistogramSeries> {
   /** The bucket upper bounds, without `+Inf`. */
   readonly upperBounds: Float64Array;
+  /** @internal The native (sparse, exponential) buckets' settings, for a native histogram. */
+  readonly native: NativeDefinition | undefined;
   /**
    * The least value an observation may take: 0, or `-Infinity` when the lowest bucket bound is
    * negative. Whether a histogram takes negative values is so decided by its definition, and
@@ -224,7 +328,10 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
   constructor(context: FamilyContext) {
     super(context);
     this.upperBounds = Float64Array.from(this.definition.buckets ?? DEFAULT_BUCKETS);
-    this.minimum = this.upperBounds.length > 0 && this.upperBounds[0]! < 0 ? -Infinity : 0;
+    this.native = this.definition.native;
+    // A native histogram without classic buckets takes negative values, as Prometheus' do.
+    const takesNegatives = this.upperBounds.length > 0 ? this.upperBounds[0]! < 0 : this.native !== undefined;
+    this.minimum = takesNegatives ? -Infinity : 0;
   }
 
   /** @internal Throws the error for an observation the histogram does not take. */
@@ -243,7 +350,8 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
 
   /** @internal Buckets, `+Inf` and the sum, in every shard. */
   get size(): SeriesSize {
-    return { shard: this.upperBounds.length + 2, shared: 0 };
+    const native = this.native === undefined ? 0 : nativeSlots(this.native.maxBuckets);
+    return { shard: this.upperBounds.length + 2 + native, shared: 0 };
   }
 
   /** @internal */

@@ -17,7 +17,8 @@ import {
 } from "./_family.ts";
 import { Counter, type CounterOptions, type CounterSeries } from "./counter.ts";
 import { Gauge, type GaugeOptions } from "./gauge.ts";
-import { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./histogram.ts";
+import { DEFAULT_BUCKETS, Histogram, type HistogramOptions, type NativeHistogramOptions } from "./histogram.ts";
+import { pickSchema } from "./storage/native_buckets.ts";
 import { encodeLabels, isValidLabelName, isValidMetricName } from "./labels.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
 import { ByteRenderer, CHUNK_BYTES, renderToString } from "./exposition/_renderer.ts";
@@ -103,6 +104,25 @@ const RESERVED_SUFFIXES: Record<MetricType, readonly string[]> = {
 function namesOf(type: MetricType, name: string): string[] {
   const base = type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
   return [name, base, ...RESERVED_SUFFIXES[type].map((s) => base + s)];
+}
+
+/** Checks native histogram options and settles their defaults. */
+function nativeDefinition(what: string, options: NativeHistogramOptions): NonNullable<MetricDefinition["native"]> {
+  if (options === null || typeof options !== "object") throw new TypeError(`${what} native must be an object`);
+  const { bucketFactor = 1.1, maxBuckets = 160, zeroThreshold = 2 ** -128, minResetDuration = 0 } = options;
+  if (typeof bucketFactor !== "number" || !(bucketFactor > 1 && bucketFactor < Infinity)) {
+    throw new RangeError(`${what} native.bucketFactor must be a number > 1, got ${String(bucketFactor)}`);
+  }
+  if (!Number.isInteger(maxBuckets) || maxBuckets < 1 || maxBuckets > 10_000) {
+    throw new RangeError(`${what} native.maxBuckets must be an integer in [1, 10000], got ${String(maxBuckets)}`);
+  }
+  if (typeof zeroThreshold !== "number" || !(zeroThreshold >= 0 && zeroThreshold < Infinity)) {
+    throw new RangeError(`${what} native.zeroThreshold must be a finite number >= 0, got ${String(zeroThreshold)}`);
+  }
+  if (typeof minResetDuration !== "number" || !(minResetDuration >= 0 && minResetDuration < Infinity)) {
+    throw new RangeError(`${what} native.minResetDuration must be milliseconds >= 0, got ${String(minResetDuration)}`);
+  }
+  return { schema: pickSchema(bucketFactor), maxBuckets, zeroThreshold, minResetMs: minResetDuration };
 }
 
 /** A hook's promise that `render()` does not wait for: its rejection must not go unhandled. */
@@ -314,9 +334,13 @@ export class Registry {
    */
   histogram<L extends string = never>(options: HistogramOptions<L>): Histogram<L> {
     checkOptions("histogram", options);
-    const buckets = options.buckets ?? DEFAULT_BUCKETS;
     const what = `Histogram "${options.name}"`;
-    if (!Array.isArray(buckets) || buckets.length === 0) throw new Error(`${what} buckets must be a non-empty array`);
+    const native = options.native === undefined ? undefined : nativeDefinition(what, options.native);
+    // A native histogram has no classic buckets unless given some (only +Inf), as in client_golang.
+    const buckets = options.buckets ?? (native === undefined ? DEFAULT_BUCKETS : []);
+    if (!Array.isArray(buckets) || (buckets.length === 0 && native === undefined)) {
+      throw new Error(`${what} buckets must be a non-empty array`);
+    }
     const bounds = buckets.filter((b) => b !== Infinity);
     bounds.forEach((b, i) => {
       if (typeof b !== "number" || !Number.isFinite(b)) {
@@ -327,7 +351,11 @@ export class Registry {
       }
     });
     if ((options.labelNames ?? []).includes("le" as L)) throw new Error(`${what} cannot have a label named "le"`);
-    const family = this.register("histogram", options, { buckets: bounds }) as Histogram<L>;
+    const family = this.register(
+      "histogram",
+      options,
+      native === undefined ? { buckets: bounds } : { buckets: bounds, native },
+    ) as Histogram<L>;
     if (options.collect) family.collectHook = () => options.collect!(family);
     return family;
   }
@@ -852,8 +880,10 @@ export class Registry {
     table[row + ROW_HASH] = hash;
     table[row + ROW_FLAGS] = overflow ? FLAG_OVERFLOW : 0;
     const f64 = store.tableF64;
+    const now = Date.now();
     f64[store.rowF64(id)] = 0;
-    f64[store.rowF64(id) + 1] = Date.now();
+    f64[store.rowF64(id) + 1] = now;
+    f64[store.rowF64(id) + 2] = now;
     store.setLive(id);
     return id;
   }
@@ -1111,6 +1141,9 @@ export class Registry {
     if (had.unit !== want.unit) throw new Error(`${what} is already registered with unit ${JSON.stringify(had.unit)}`);
     if (!sameList(had.buckets, want.buckets)) {
       throw new Error(`${what} is already registered with buckets [${had.buckets}]`);
+    }
+    if (JSON.stringify(had.native) !== JSON.stringify(want.native)) {
+      throw new Error(`${what} is already registered with other native bucket options`);
     }
     if (
       !sameList(had.quantiles, want.quantiles) || had.maxAgeSeconds !== want.maxAgeSeconds ||

@@ -257,7 +257,8 @@ export class Store {
     this.layout = layout;
     this.thread = thread;
     this.threaded = threaded;
-    this.rowWords = align(ROW_BITS + Math.ceil(layout.maxThreads / 32), 2) + 4;
+    // Then three Float64: the fingerprint and time of the last change (expiry), the time of birth.
+    this.rowWords = align(ROW_BITS + Math.ceil(layout.maxThreads / 32), 2) + 6;
   }
 
   /** Creates a fresh store; shared memory where the runtime has it. */
@@ -596,9 +597,14 @@ export class Store {
     return id * this.rowWords;
   }
 
-  /** Float64 index of a row's fingerprint (its time of last change follows). */
+  /** Float64 index of a row's fingerprint (its time of last change, then its time of birth, follow). */
   rowF64(id: number): number {
-    return (id * this.rowWords + this.rowWords - 4) / 2;
+    return (id * this.rowWords + this.rowWords - 6) / 2;
+  }
+
+  /** When a row's series was born (or last reset): ms since the epoch. */
+  createdAt(id: number): number {
+    return this.tableF64[this.rowF64(id) + 2]!;
   }
 
   /** Makes room for series id `id` in the table. False when the table cannot grow. */
