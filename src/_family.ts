@@ -151,7 +151,7 @@ export class SeriesBase {
    * expiry or a native histogram's reset): Unix time in seconds, the same on every thread.
    */
   get created(): number {
-    return this.family.store.createdAt(this.id) / 1000;
+    return this.family.store.bornAt(this.id) / 1000;
   }
 
   /** Whether this is the metric's overflow series. */

@@ -603,7 +603,7 @@ export class Store {
   }
 
   /** When a row's series was born (or last reset): ms since the epoch. */
-  createdAt(id: number): number {
+  bornAt(id: number): number {
     return this.tableF64[this.rowF64(id) + 2]!;
   }
 
