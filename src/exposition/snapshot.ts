@@ -24,6 +24,17 @@ export interface SeriesSnapshot {
   buckets: { le: number; count: number }[];
   /** Summary quantiles over the window; empty otherwise. */
   quantiles: { quantile: number; value: number }[];
+  /**
+   * A native histogram's sparse buckets (Prometheus keys: bucket `k` holds values in
+   * `(2^((k-1)/2^schema), 2^(k/2^schema)]`, negative ones by magnitude), keys ascending.
+   */
+  native?: {
+    schema: number;
+    zeroThreshold: number;
+    zeroCount: number;
+    positive: [number, number][];
+    negative: [number, number][];
+  };
 }
 
 /** One metric's definition and series at the time of the snapshot. */
@@ -62,6 +73,16 @@ export function collectSnapshots(families: readonly Family<SeriesBase>[]): Metri
         snap.buckets = counts.map((count, i) => ({ le: i < upper.length ? upper[i]! : Infinity, count }));
         snap.count = counts[counts.length - 1]!;
         snap.sum = h.sum();
+        const native = h.native();
+        if (native !== undefined) {
+          snap.native = {
+            schema: native.schema,
+            zeroThreshold: native.zeroThreshold,
+            zeroCount: native.zeroCount,
+            positive: [...native.positive],
+            negative: [...native.negative],
+          };
+        }
       } else {
         const q = s as SummarySeries;
         const list = (family as unknown as Summary).quantileList;

@@ -84,6 +84,20 @@ export type OtlpMetric =
       };
     }
     | {
+      exponentialHistogram: {
+        dataPoints: (OtlpDataPoint & {
+          count: string;
+          sum?: OtlpDouble;
+          scale: number;
+          zeroCount: string;
+          zeroThreshold: number;
+          positive: { offset: number; bucketCounts: string[] };
+          negative: { offset: number; bucketCounts: string[] };
+        })[];
+        aggregationTemporality: 2;
+      };
+    }
+    | {
       summary: {
         dataPoints: (OtlpDataPoint & {
           count: string;
@@ -93,6 +107,41 @@ export type OtlpMetric =
       };
     }
   );
+
+/**
+ * A native histogram as OTLP exponential histogram points: the same scale (Prometheus'
+ * schema) and buckets, OTLP's index being Prometheus' key minus one (OTLP's bucket i holds
+ * `(base^i, base^(i+1)]`), dense from the lowest populated index; the sum only when no
+ * negative value was recorded, as OTLP asks.
+ */
+function exponential(
+  metric: MetricSnapshot,
+  point: (labels: Record<string, string>) => OtlpDataPoint,
+): Extract<OtlpMetric, { exponentialHistogram: unknown }>["exponentialHistogram"] {
+  const dense = (buckets: [number, number][]): { offset: number; bucketCounts: string[] } => {
+    if (buckets.length === 0) return { offset: 0, bucketCounts: [] };
+    const offset = buckets[0]![0] - 1;
+    const bucketCounts: string[] = new Array(buckets[buckets.length - 1]![0] - buckets[0]![0] + 1).fill("0");
+    for (const [key, n] of buckets) bucketCounts[key - 1 - offset] = count(n);
+    return { offset, bucketCounts };
+  };
+  return {
+    dataPoints: metric.series.map((s) => {
+      const native = s.native!;
+      const data = {
+        ...point(s.labels),
+        count: count(s.count),
+        scale: native.schema,
+        zeroCount: count(native.zeroCount),
+        zeroThreshold: native.zeroThreshold,
+        positive: dense(native.positive),
+        negative: dense(native.negative),
+      };
+      return native.negative.length === 0 ? { ...data, sum: double(s.sum) } : data;
+    }),
+    aggregationTemporality: CUMULATIVE,
+  };
+}
 
 /** `AGGREGATION_TEMPORALITY_CUMULATIVE`: every value counts from the start time. */
 const CUMULATIVE = 2;
@@ -165,6 +214,9 @@ function encodeMetric(metric: MetricSnapshot, start: string, time: string): Otlp
         gauge: { dataPoints: metric.series.map((s) => ({ ...point(s.labels), asDouble: double(s.value) })) },
       };
     case "histogram":
+      if (metric.series.some((s) => s.native !== undefined)) {
+        return { ...head, exponentialHistogram: exponential(metric, point) };
+      }
       return {
         ...head,
         histogram: {

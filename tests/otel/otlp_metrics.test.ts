@@ -77,7 +77,7 @@ function samplesOfOtlp(request: OtlpMetricsRequest): Sample {
         if (p.sum !== undefined) samples.set(key(`${metric.name}_sum`, labels), num(p.sum));
         samples.set(key(`${metric.name}_count`, labels), Number(p.count));
       }
-    } else {
+    } else if ("summary" in metric) {
       for (const p of metric.summary.dataPoints) {
         const labels = attributesOf(p.attributes) as Record<string, string>;
         for (const q of p.quantileValues) {
@@ -361,5 +361,25 @@ describe("encodeMetricsRequest() and negative histograms", () => {
         .dataPoints[0]!;
     assert.equal("sum" in point("drift_seconds"), false);
     assert.equal(point("size_bytes").sum, 1.5);
+  });
+});
+
+describe("encodeMetricsRequest() and native histograms", () => {
+  it("sends a native histogram as an exponential histogram: same scale, buckets shifted to OTLP's index, zero count", () => {
+    const registry = new Registry({ selfMetrics: false });
+    const h = registry.histogram({ name: "latency_seconds", help: "l", native: { bucketFactor: 1.1 } });
+    for (const v of [1, 1, 2, 0, -3]) h.observe(v);
+    const metric = encodeMetricsRequest(registry.collect()).resourceMetrics[0]!.scopeMetrics[0]!.metrics[0]!;
+    assert.ok("exponentialHistogram" in metric);
+    const point = metric.exponentialHistogram.dataPoints[0]!;
+    assert.equal(point.scale, 3);
+    assert.equal(point.count, "5");
+    assert.equal(point.zeroCount, "1");
+    // Prometheus key 0 holds (2^(-1/8), 1]: value 1; key 8 holds (2^(7/8), 2]: value 2. OTLP index = key - 1.
+    assert.equal(point.positive.offset, -1);
+    assert.deepEqual(point.positive.bucketCounts, ["2", "0", "0", "0", "0", "0", "0", "0", "1"]);
+    // 3 = 2^1.58…: key ceil(1.58 × 8) = 13, OTLP index 12.
+    assert.deepEqual(point.negative, { offset: 12, bucketCounts: ["1"] });
+    assert.equal("sum" in point, false, "a negative value was recorded: no sum");
   });
 });
