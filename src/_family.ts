@@ -98,6 +98,9 @@ export const DEAD = 2;
 /** `flags` bit: the series' metric was removed from its registry; writes go to private scratch slots. */
 export const ORPHAN = 4;
 
+/** `aliases` of a handle that a revive pointed at another live series: it is not listed itself. */
+const AN_ALIAS: SeriesBase[] = Object.freeze([]) as unknown as SeriesBase[];
+
 /** A series as every type keeps it; types extend it with their recording methods. */
 export class SeriesBase {
   /** Label values, in label-name order. */
@@ -181,7 +184,10 @@ export class SeriesBase {
       this.foldSlot = live.foldSlot;
       this.flags = live.flags;
       this.revived(live);
-      if (live !== this) (live.aliases ??= []).push(this);
+      if (live !== this) {
+        (live.aliases ??= []).push(this);
+        this.aliases = AN_ALIAS;
+      }
     }
     if ((this.flags & FOLDS) !== 0) {
       this.f64[this.foldSlot]!++;
@@ -208,6 +214,7 @@ export class SeriesBase {
   /** @internal Marks this handle and its aliases removed: their next write revives them. */
   markDead(): void {
     this.flags = DEAD;
+    if (this.aliases === AN_ALIAS) return;
     if (this.aliases !== undefined) { for (const alias of this.aliases) alias.flags = DEAD; }
     this.aliases = undefined;
   }
@@ -317,8 +324,8 @@ export abstract class Family<S extends SeriesBase> {
   private index: IndexNode<S> = new Map();
   private single: S | undefined;
   private readonly factory: SeriesFactory;
-  /** Whether `series` holds removed series still to be taken out. */
-  private dirty = false;
+  /** Removed series `series` still holds (taken out lazily, in one pass). */
+  private dead = 0;
 
   /** @internal Made by the registry; use `Registry.counter()` and its siblings. */
   constructor(context: FamilyContext) {
@@ -396,7 +403,8 @@ export abstract class Family<S extends SeriesBase> {
       this.overflowSeries = undefined;
       return;
     }
-    this.dirty = true;
+    // Taken out of `series` in one pass once they are many, so churn keeps nothing alive.
+    if (++this.dead > 32 && this.dead * 2 > this.series.length) this.compact();
     const values = series.labelValues;
     if (values.length === 0) {
       if (this.single === series) this.single = undefined;
@@ -602,12 +610,15 @@ export abstract class Family<S extends SeriesBase> {
 
   /** The series to show: all, then the overflow series once something folded into it. */
   visibleSeries(): readonly S[] {
-    if (this.dirty) {
-      this.series = this.series.filter((s) => (s.flags & DEAD) === 0);
-      this.dirty = false;
-    }
+    if (this.dead > 0) this.compact();
     const overflow = this.overflowSeries;
     return overflow !== undefined && this.foldedObservations() > 0 ? [...this.series, overflow] : this.series;
+  }
+
+  /** Takes removed series out of `series`. */
+  private compact(): void {
+    this.series = this.series.filter((s) => (s.flags & DEAD) === 0 && s.aliases !== AN_ALIAS);
+    this.dead = 0;
   }
 
   /** Observations folded into the overflow series (all threads). */

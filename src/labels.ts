@@ -12,30 +12,95 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
- * Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+ * How a registry checks metric and label names: `"legacy"`, Prometheus' character set before
+ * version 3 (`[a-zA-Z_:][a-zA-Z0-9_:]*`), or `"utf8"`, any non-empty well-formed Unicode string
+ * (Prometheus 3, OpenTelemetry's `http.server.request.duration`).
+ */
+export type NameValidation = "legacy" | "utf8";
+
+/**
+ * Whether `name` is a valid metric name: by default (`"legacy"`) `[a-zA-Z_:][a-zA-Z0-9_:]*`;
+ * with `"utf8"`, any non-empty string of well-formed Unicode (no lone surrogate), which UTF-8
+ * can carry.
+ *
+ * @param name The name to check.
+ * @param validation `"legacy"` or `"utf8"`.
+ * @default validation "legacy"
  *
  * @example Checking names
  * ```ts
  * import { isValidMetricName } from "./labels.ts";
  * if (!isValidMetricName("http_requests_total") || isValidMetricName("2xx")) throw new Error();
+ * if (isValidMetricName("http.server.request.duration")) throw new Error();
+ * if (!isValidMetricName("http.server.request.duration", "utf8") || isValidMetricName("", "utf8")) throw new Error();
  * ```
  */
-export function isValidMetricName(name: string): boolean {
-  return typeof name === "string" && METRIC_NAME.test(name);
+export function isValidMetricName(name: string, validation: NameValidation = "legacy"): boolean {
+  if (typeof name !== "string") return false;
+  return validation === "utf8" ? name !== "" && isWellFormed(name) : METRIC_NAME.test(name);
 }
 
 /**
- * Whether `name` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`
- * (reserved for Prometheus' own use).
+ * Whether `name` is a valid label name: by default (`"legacy"`) `[a-zA-Z_][a-zA-Z0-9_]*`; with
+ * `"utf8"`, any non-empty string of well-formed Unicode. Never one starting with `__` (reserved
+ * for Prometheus' own use).
+ *
+ * @param name The label name to check.
+ * @param validation `"legacy"` or `"utf8"`.
+ * @default validation "legacy"
  *
  * @example Checking names
  * ```ts
  * import { isValidLabelName } from "./labels.ts";
  * if (!isValidLabelName("method") || isValidLabelName("__name__")) throw new Error();
+ * if (isValidLabelName("http.route") || !isValidLabelName("http.route", "utf8")) throw new Error();
+ * if (isValidLabelName("__route", "utf8")) throw new Error();
  * ```
  */
-export function isValidLabelName(name: string): boolean {
-  return typeof name === "string" && LABEL_NAME.test(name) && !name.startsWith("__");
+export function isValidLabelName(name: string, validation: NameValidation = "legacy"): boolean {
+  if (typeof name !== "string" || name.startsWith("__")) return false;
+  return validation === "utf8" ? name !== "" && isWellFormed(name) : LABEL_NAME.test(name);
+}
+
+/**
+ * Whether the text formats write a metric name bare: it is in the legacy character set.
+ *
+ * @example
+ * ```ts
+ * import { isLegacyMetricName } from "./labels.ts";
+ * if (!isLegacyMetricName("a:b_total") || isLegacyMetricName("a.b")) throw new Error();
+ * ```
+ */
+export function isLegacyMetricName(name: string): boolean {
+  return METRIC_NAME.test(name);
+}
+
+/**
+ * Whether the text formats write a label name bare: it is in the legacy character set of label
+ * names, which has no `:`.
+ *
+ * @example
+ * ```ts
+ * import { isLegacyLabelName } from "./labels.ts";
+ * if (!isLegacyLabelName("route") || isLegacyLabelName("a:b")) throw new Error();
+ * ```
+ */
+export function isLegacyLabelName(name: string): boolean {
+  return LABEL_NAME.test(name);
+}
+
+/**
+ * A name as the text formats quote it since Prometheus 3: in double quotes, with backslash,
+ * double quote and line feed escaped as in label values.
+ *
+ * @example
+ * ```ts
+ * import { quoteName } from "./labels.ts";
+ * if (quoteName('http.route"') !== '"http.route\\""') throw new Error();
+ * ```
+ */
+export function quoteName(name: string): string {
+  return '"' + escapeLabelValue(name) + '"';
 }
 
 const needsEscape = /[\\"\n]/;
@@ -69,19 +134,23 @@ export function escapeHelp(help: string, openMetrics: boolean): string {
 }
 
 /**
- * Encodes label pairs as the inside of a text-format label set: `a="x",b="y"`.
+ * Encodes label pairs as the inside of a text-format label set: `a="x",b="y"`. A label name
+ * outside the legacy character set (a registry with `names: "utf8"`) is quoted, as Prometheus 3
+ * reads it: `"http.route"="/a"`.
  *
  * @example
  * ```ts
  * import { encodeLabels } from "./labels.ts";
  * if (encodeLabels(["a", "b"], ["x", 'y"']) !== 'a="x",b="y\\""') throw new Error();
+ * if (encodeLabels(["http.route"], ["/a"]) !== '"http.route"="/a"') throw new Error();
  * ```
  */
 export function encodeLabels(names: readonly string[], values: readonly string[]): string {
   let out = "";
   for (let i = 0; i < names.length; i++) {
     if (i > 0) out += ",";
-    out += names[i] + '="' + escapeLabelValue(values[i]!) + '"';
+    const name = names[i]!;
+    out += (LABEL_NAME.test(name) ? name : quoteName(name)) + '="' + escapeLabelValue(values[i]!) + '"';
   }
   return out;
 }

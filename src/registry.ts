@@ -19,9 +19,11 @@ import { Counter, type CounterOptions, type CounterSeries } from "./counter.ts";
 import { Gauge, type GaugeOptions } from "./gauge.ts";
 import { DEFAULT_BUCKETS, Histogram, type HistogramOptions, type NativeHistogramOptions } from "./histogram.ts";
 import { pickSchema } from "./storage/native_buckets.ts";
-import { encodeLabels, isValidLabelName, isValidMetricName } from "./labels.ts";
+import { encodeLabels, isValidLabelName, isValidMetricName, type NameValidation } from "./labels.ts";
+import { DEFAULT_ESCAPING, escapeLabelName, type EscapingScheme, isEscapingScheme } from "./exposition/escaping.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
 import { ByteRenderer, CHUNK_BYTES, renderToString } from "./exposition/_renderer.ts";
+import { ProtobufRenderer, renderProtobuf } from "./exposition/protobuf.ts";
 import { nextTask } from "./_tasks.ts";
 import { unrefTimer } from "./otel/_runtime.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
@@ -76,10 +78,63 @@ export interface RegistryOptions {
    * @default 4 GiB
    */
   maxBytes?: number;
+  /**
+   * Which metric and label names are accepted: `"legacy"`, Prometheus' character set before
+   * version 3 (`[a-zA-Z_:][a-zA-Z0-9_:]*`); or `"utf8"`, any non-empty well-formed Unicode
+   * string (label names still not starting with `__`), as Prometheus 3 and OpenTelemetry name
+   * things (`http.server.request.duration`, `http.route`). Such names are written quoted to a
+   * scraper whose `Accept` carries `escaping=allow-utf-8`, and escaped for any other (see
+   * `render()`). Threads that attach take the registry's setting.
+   * @default "legacy"
+   */
+  names?: NameValidation;
+  /**
+   * Whether renders show when each counter, histogram and summary series was born or last
+   * reset (removed, cleared, expired, or a native histogram's reset), so that Prometheus can tell
+   * a restart from a reset: `<name>_created` samples in OpenMetrics, `created_timestamp` in the
+   * protobuf format. The Prometheus text format 0.0.4 has no place for it. Off by default, as in
+   * client_golang.
+   * @default false
+   */
+  createdTimestamps?: boolean;
 }
 
-/** The text formats `render` writes. */
-export type Format = "prometheus" | "openmetrics";
+/** Options of `Registry.render()`. */
+export interface RenderOptions {
+  /**
+   * How names outside the legacy character set (a registry with `names: "utf8"`) are written:
+   * `"allow-utf-8"` quotes them (`{"http.server.request.duration","http.route"="/a"} 1`), as
+   * Prometheus 3 reads them; `"underscores"`, `"dots"` and `"values"` escape them by Prometheus'
+   * schemes (`http_server_request_duration`). Legacy names are written as they are in every case.
+   * @default "underscores"
+   */
+  escaping?: EscapingScheme;
+}
+
+/** Reads a render's escaping option, or throws naming the method. */
+function escapingOf(method: string, escaping: unknown): EscapingScheme {
+  if (escaping === undefined) return DEFAULT_ESCAPING;
+  if (!isEscapingScheme(escaping)) {
+    throw new RangeError(
+      `Registry.${method}() option escaping must be "allow-utf-8", "underscores", "dots" or "values", got ${
+        JSON.stringify(escaping)
+      }`,
+    );
+  }
+  return escaping;
+}
+
+/**
+ * The exposition formats: the Prometheus text format 0.0.4, OpenMetrics 1.0, and Prometheus'
+ * protobuf format (length-delimited `io.prometheus.client.MetricFamily` messages, the one that
+ * carries native histograms).
+ */
+export type Format = "prometheus" | "openmetrics" | "protobuf";
+
+/** The store's layout with the registry's name validation, so that threads that attach share it. */
+interface NamedLayout extends StoreLayout {
+  names?: NameValidation;
+}
 
 /** Names of the self-metrics. */
 export const SELF_METRICS = {
@@ -176,6 +231,10 @@ export class Registry {
   /** The CHANGES epoch of this thread's last full scan of the series table. */
   private seenChanges = -1;
   private readonly staleAfterSeconds: number;
+  /** Renders show created timestamps (`createdTimestamps`). */
+  private readonly createdTimestamps: boolean;
+  /** Which names the registry accepts (all threads alike: it travels in the store's layout). */
+  private readonly names: NameValidation;
   private readonly hooks: (() => void | Promise<void>)[] = [];
   private overflowCounter: Counter<"metric"> | undefined;
   private droppedExemplars: Counter | undefined;
@@ -186,7 +245,7 @@ export class Registry {
    *
    * @param options Sizes of the store, a default exemplar provider, and whether to register self-metrics.
    * @param attachTo A handle from another thread's `share()`; prefer `Registry.attach(handle)`.
-   * @throws {RangeError} when `maxSeries` or `maxThreads` is out of range.
+   * @throws {RangeError} when `maxSeries` or `maxThreads` is out of range, or `names` is neither `"legacy"` nor `"utf8"`.
    */
   constructor(options: RegistryOptions = {}, attachTo?: StoreHandle) {
     this.defaultExemplars = options.exemplars;
@@ -195,9 +254,21 @@ export class Registry {
       throw new RangeError(`Registry option staleAfterSeconds must be a number >= 0, got ${String(stale)}`);
     }
     this.staleAfterSeconds = stale;
+    if (options.createdTimestamps !== undefined && typeof options.createdTimestamps !== "boolean") {
+      throw new TypeError(
+        `Registry option createdTimestamps must be a boolean, got ${JSON.stringify(options.createdTimestamps)}`,
+      );
+    }
+    this.createdTimestamps = options.createdTimestamps ?? false;
+    const names = options.names ?? "legacy";
+    if (names !== "legacy" && names !== "utf8") {
+      throw new RangeError(`Registry option names must be "legacy" or "utf8", got ${JSON.stringify(names)}`);
+    }
     if (attachTo !== undefined) {
       this.store = Store.attach(attachTo);
+      this.names = (this.store.layout as NamedLayout).names === "utf8" ? "utf8" : "legacy";
     } else {
+      this.names = names;
       const maxSeries = options.maxSeries ?? 10_000;
       const maxThreads = options.maxThreads ?? 16;
       if (!Number.isInteger(maxSeries) || maxSeries < 1 || maxSeries >= 2 ** 31) {
@@ -210,7 +281,13 @@ export class Registry {
       if (!Number.isInteger(maxBytes) || maxBytes < 2 ** 16 || maxBytes > 2 ** 40) {
         throw new RangeError(`Registry option maxBytes must be an integer in [64 KiB, 1 TiB], got ${maxBytes}`);
       }
-      const layout: StoreLayout = { maxSeries, maxThreads, maxBytes, journalBytes: Math.min(maxBytes, 2 ** 28) };
+      const layout: NamedLayout = {
+        maxSeries,
+        maxThreads,
+        maxBytes,
+        journalBytes: Math.min(maxBytes, 2 ** 28),
+        names,
+      };
       this.store = Store.create(layout);
     }
     this.sync();
@@ -436,12 +513,43 @@ export class Registry {
   }
 
   /**
-   * The exposition text: Prometheus 0.0.4 by default, or OpenMetrics 1.0.
+   * The exposition text: Prometheus 0.0.4 by default, or OpenMetrics 1.0; or, for
+   * `"protobuf"`, the bytes of Prometheus' protobuf format (length-delimited
+   * `io.prometheus.client.MetricFamily` messages, with native histograms).
    * Synchronous: the values are already in memory.
-   * @throws whatever a collect hook throws.
+   * @param format `"prometheus"`, `"openmetrics"` or `"protobuf"`.
+   * @param options How names outside the legacy character set are written (`escaping`).
+   * @throws whatever a collect hook throws; a {RangeError} for an unknown `escaping`.
+   *
+   * @example UTF-8 names, quoted or escaped
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry({ names: "utf8", selfMetrics: false });
+   * registry.gauge({ name: "queue.depth", help: "Depth", labelNames: ["queue.name"] }).set({ "queue.name": "a" }, 3);
+   * if (!registry.render("prometheus", { escaping: "allow-utf-8" }).includes('{"queue.depth","queue.name"="a"} 3')) {
+   *   throw new Error();
+   * }
+   * if (!registry.render().includes('queue_depth{queue_name="a"} 3')) throw new Error();
+   * ```
+   *
+   * @example Native histograms over protobuf, with created timestamps
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry({ createdTimestamps: true, selfMetrics: false });
+   * registry.histogram({ name: "latency_seconds", help: "Latency", native: {} }).observe(0.25);
+   * const bytes = registry.render("protobuf");
+   * if (!(bytes instanceof Uint8Array) || bytes[0] !== bytes.length - 1) throw new Error();
+   * if (!registry.render("openmetrics").includes("latency_seconds_created ")) throw new Error();
+   * ```
    */
-  render(format: Format = "prometheus"): string {
-    return renderToString(this.families(), format === "openmetrics");
+  render(format?: "prometheus" | "openmetrics", options?: RenderOptions): string;
+  render(format: "protobuf", options?: RenderOptions): Uint8Array;
+  render(format: Format, options?: RenderOptions): string | Uint8Array;
+  render(format: Format = "prometheus", options: RenderOptions = {}): string | Uint8Array {
+    const escaping = escapingOf("render", options?.escaping);
+    const created = this.createdTimestamps;
+    if (format === "protobuf") return renderProtobuf(this.families(), { escaping, created });
+    return renderToString(this.families(), format === "openmetrics", escaping, created);
   }
 
   /** A structured snapshot of every metric, for exporters such as OTLP. */
@@ -575,7 +683,8 @@ export class Registry {
   private collectTimeouts: Counter<"metric"> | undefined;
 
   /**
-   * The exposition as a stream of UTF-8 bytes, rendered a slice at a time: after each slice
+   * The exposition as a stream of bytes (UTF-8 text, or protobuf messages for `"protobuf"`),
+   * rendered a slice at a time: after each slice
    * (about `sliceMs` of work) the stream waits for the next task, so the event loop runs
    * between slices, and it renders only as fast as it is read, so the bytes in flight stay
    * bounded whatever the number of series. Each series appears once; its values are read when
@@ -590,9 +699,16 @@ export class Registry {
    * if (!text.includes("jobs_total 2") || !text.endsWith("# EOF\n")) throw new Error(text);
    * ```
    */
-  stream(format: Format = "prometheus", options: { sliceMs?: number } = {}): ReadableStream<Uint8Array> {
+  stream(
+    format: Format = "prometheus",
+    options: { sliceMs?: number } & RenderOptions = {},
+  ): ReadableStream<Uint8Array> {
     const sliceMs = options.sliceMs ?? 2;
-    const renderer = new ByteRenderer(this.prepared(), format === "openmetrics");
+    const escaping = escapingOf("stream", options.escaping);
+    const created = this.createdTimestamps;
+    const renderer = format === "protobuf"
+      ? new ProtobufRenderer(this.prepared(), { escaping, created })
+      : new ByteRenderer(this.prepared(), format === "openmetrics", escaping, created);
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         const started = performance.now();
@@ -608,10 +724,11 @@ export class Registry {
 
   /** Families sorted by name, after syncing other threads' definitions and series, running hooks, expiring. */
   private families(): AnyFamily[] {
-    this.sync();
+    // Series first (expiry included), then the hooks, so self-metrics count what is shown.
+    this.prepared();
     for (const hook of this.hooks) detach(hook());
-    for (const family of this.byName.values()) if (family.collectHook) detach(family.collectHook());
-    return this.prepared();
+    for (const family of [...this.byName.values()]) if (family.collectHook) detach(family.collectHook());
+    return this.sortedFamilies();
   }
 
   /** Families sorted by name, with every thread's series known and stale series expired; no hooks. */
@@ -619,6 +736,11 @@ export class Registry {
     this.sync();
     this.scan();
     this.expire();
+    return this.sortedFamilies();
+  }
+
+  /** Families sorted by name (cached until a metric comes or goes). */
+  private sortedFamilies(): AnyFamily[] {
     return this.sorted ??= [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -924,7 +1046,10 @@ export class Registry {
     this.local[id] = series;
     family.adopt(series, overflow);
     const overflowCounter = this.overflowCounter;
-    if (overflow && family.foldCounter === undefined && overflowCounter !== undefined && family !== overflowCounter) {
+    if (
+      overflow && family.foldCounter === undefined && overflowCounter !== undefined &&
+      !family.name.startsWith("atomic_metrics_")
+    ) {
       // Folds are also counted in the self-metric, per metric.
       family.foldCounter = this.defineSeries(overflowCounter, [family.name]) as CounterSeries | undefined;
     }
@@ -1022,21 +1147,45 @@ export class Registry {
     }
     const labelNames = [...(options.labelNames ?? [])];
     const unit = options.unit ?? "";
-    if (!isValidMetricName(name)) {
-      throw new Error(`${kind} name ${JSON.stringify(name)} is not valid: it must match [a-zA-Z_:][a-zA-Z0-9_:]*`);
+    const utf8 = this.names === "utf8";
+    if (!isValidMetricName(name, this.names)) {
+      throw new Error(
+        `${kind} name ${JSON.stringify(name)} is not valid: ${
+          utf8
+            ? "it must be a non-empty string of well-formed Unicode"
+            : 'it must match [a-zA-Z_:][a-zA-Z0-9_:]* (or create the registry with names: "utf8")'
+        }`,
+      );
     }
     const what = `${kind} "${name}"`;
     if (typeof help !== "string") throw new TypeError(`${what} needs a help string`);
     for (const label of labelNames) {
-      if (!isValidLabelName(label)) {
+      if (!isValidLabelName(label, this.names)) {
         throw new Error(
-          `${what} label name ${
-            JSON.stringify(label)
-          } is not valid: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with "__"`,
+          `${what} label name ${JSON.stringify(label)} is not valid: ${
+            utf8 ? "it must be a non-empty string of well-formed Unicode" : "it must match [a-zA-Z_][a-zA-Z0-9_]*"
+          } and not start with "__"`,
         );
       }
     }
     if (new Set(labelNames).size !== labelNames.length) throw new Error(`${what} has a repeated label name`);
+    if (utf8) {
+      // Scrapers that do not allow UTF-8 get label names escaped, by default with underscores:
+      // two that escape alike would make a label set with a repeated name, which they refuse.
+      const escaped = new Map<string, string>();
+      for (const label of labelNames) {
+        const as = escapeLabelName(label, DEFAULT_ESCAPING);
+        const other = escaped.get(as);
+        if (other !== undefined) {
+          throw new Error(
+            `${what} label names ${JSON.stringify(other)} and ${JSON.stringify(label)} both escape to ${
+              JSON.stringify(as)
+            } for scrapers that do not allow UTF-8 names`,
+          );
+        }
+        escaped.set(as, label);
+      }
+    }
     if (labelNames.includes(OVERFLOW_LABEL)) {
       throw new Error(`${what} cannot have a label named "${OVERFLOW_LABEL}": it marks the overflow series`);
     }
@@ -1060,7 +1209,7 @@ export class Registry {
     };
     const exemplars = options.exemplars === false ? undefined : options.exemplars ?? this.defaultExemplars;
     const family = this.store.locked(() => {
-      this.sync();
+      this.syncRemovals(); // registering is a call into the registry: catch up with removals too
       const existing = this.byName.get(name);
       if (existing !== undefined) {
         this.checkSame(existing.definition, definition);

@@ -5,12 +5,20 @@
  *
  * The formats differ in a few places, each marked `om`: counter family names, HELP
  * escaping, UNIT lines, exemplars, the `_sum` and `_count` of histograms with negative
- * buckets, negative summary values and the closing `# EOF`.
+ * buckets, negative summary values, `_created` samples (with created timestamps) and the
+ * closing `# EOF`.
  *
  * Hot path of every scrape: a series' label set was encoded to UTF-8 once, when the series
  * was born (it lives in the store beside its label values), names and bucket labels once per
  * metric; per series the writer copies bytes and formats numbers, allocating nothing for
  * integers.
+ *
+ * Names outside the legacy character set (a registry with `names: "utf8"`): the label set is
+ * stored in its quoted form (`"http.route"="/a"`), which a scraper that allows UTF-8 gets as
+ * it is, the metric name quoted inside the braces. A scraper that asks for an escaping gets the
+ * names escaped: metric names once per metric; the label set of a metric with such label names
+ * encoded again per series from its values, the only path that allocates per series, and only
+ * for those metrics and those scrapes. Legacy names are written as they are in every case.
  *
  * @module
  */
@@ -20,7 +28,8 @@ import type { CounterSeries } from "../counter.ts";
 import type { GaugeSeries } from "../gauge.ts";
 import type { Histogram, HistogramSeries } from "../histogram.ts";
 import type { Summary, SummarySeries } from "../summary.ts";
-import { escapeHelp } from "../labels.ts";
+import { encodeLabels, escapeHelp, isLegacyLabelName, isLegacyMetricName, quoteName } from "../labels.ts";
+import { DEFAULT_ESCAPING, escapeLabelName, escapeMetricName, type EscapingScheme } from "./escaping.ts";
 
 /** Bytes of one output chunk. */
 export const CHUNK_BYTES = 64 * 1024;
@@ -48,6 +57,12 @@ interface FamilyBytes {
   count: Uint8Array;
   /** `le="…"` of each bucket, then `le="+Inf"`; or `quantile="…"` of each quantile. */
   extras: Uint8Array[];
+  /** The sample names are quoted and go inside the braces (`{"a.b",x="y"}`). */
+  inside: boolean;
+  /** Escaped label names, when the stored label text has quoted ones a scraper cannot read. */
+  labelNames: readonly string[] | undefined;
+  /** `<name>_created`, for OpenMetrics with created timestamps. */
+  created: Uint8Array;
 }
 
 const OPEN = 0x7b; // {
@@ -65,6 +80,9 @@ const NEWLINE = 0x0a;
 export class ByteRenderer {
   private readonly families: readonly Family<SeriesBase>[];
   private readonly om: boolean;
+  private readonly escaping: EscapingScheme;
+  /** OpenMetrics shows `_created` samples (the registry's `createdTimestamps`). */
+  private readonly created: boolean;
   private family = 0;
   private series = -1;
   private list: readonly SeriesBase[] = [];
@@ -78,9 +96,23 @@ export class ByteRenderer {
   private labelAt = 0;
   private labelLength = 0;
 
-  constructor(families: readonly Family<SeriesBase>[], om: boolean) {
+  /**
+   * @param families The metrics to write, in order.
+   * @param om OpenMetrics 1.0 rather than the Prometheus text format.
+   * @param escaping How names outside the legacy character set are written.
+   * @param created Whether OpenMetrics shows when each counter, histogram and summary series was
+   * born or last reset (`_created`); the Prometheus text format never does.
+   */
+  constructor(
+    families: readonly Family<SeriesBase>[],
+    om: boolean,
+    escaping: EscapingScheme = DEFAULT_ESCAPING,
+    created = false,
+  ) {
     this.families = families;
     this.om = om;
+    this.escaping = escaping;
+    this.created = om && created;
   }
 
   /** Total bytes handed out so far (for the caller's accounting). */
@@ -134,12 +166,17 @@ export class ByteRenderer {
   private familyBytes(family: Family<SeriesBase>): FamilyBytes {
     const om = this.om;
     const type = family.definition.type;
-    const name = family.name;
+    const escaping = this.escaping;
+    const legacy = isLegacyMetricName(family.name);
+    const inside = !legacy && escaping === "allow-utf-8";
+    // Escaped as client_golang does: the metric's name, then the suffixes of its samples.
+    const name = legacy || inside ? family.name : escapeMetricName(family.name, escaping);
     const familyName = om && type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
+    const written = inside ? quoteName : (text: string) => text;
     let head = "";
-    if (family.help !== "") head += "# HELP " + familyName + " " + escapeHelp(family.help, om) + "\n";
-    head += "# TYPE " + familyName + " " + type + "\n";
-    if (om && family.unit !== "") head += "# UNIT " + familyName + " " + family.unit + "\n";
+    if (family.help !== "") head += "# HELP " + written(familyName) + " " + escapeHelp(family.help, om) + "\n";
+    head += "# TYPE " + written(familyName) + " " + type + "\n";
+    if (om && family.unit !== "") head += "# UNIT " + written(familyName) + " " + family.unit + "\n";
     let extras: string[] = [];
     if (type === "histogram") {
       const upper = (family as unknown as Histogram).upperBounds;
@@ -148,29 +185,43 @@ export class ByteRenderer {
     } else if (type === "summary") {
       extras = (family as unknown as Summary).quantileList.map((q) => 'quantile="' + formatValue(q) + '"');
     }
+    const labelNames = family.labelNames;
     return {
       head: utf8(head),
-      sample: utf8(type === "counter" && om ? familyName + "_total" : name),
-      bucket: utf8(name + "_bucket"),
-      sum: utf8(name + "_sum"),
-      count: utf8(name + "_count"),
+      sample: utf8(written(type === "counter" && om ? familyName + "_total" : name)),
+      bucket: utf8(written(name + "_bucket")),
+      sum: utf8(written(name + "_sum")),
+      count: utf8(written(name + "_count")),
+      created: utf8(written((type === "counter" ? familyName : name) + "_created")),
       extras: extras.map(utf8),
+      inside,
+      labelNames: escaping === "allow-utf-8" || labelNames.every(isLegacyLabelName)
+        ? undefined
+        : labelNames.map((label) => escapeLabelName(label, escaping)),
     };
   }
 
   private writeSeries(family: Family<SeriesBase>, series: SeriesBase): void {
     const bytes = this.bytes!;
     const om = this.om;
-    const text = family.store.labelText(series.id);
-    this.labelBytes = text.bytes;
-    this.labelAt = text.at;
-    this.labelLength = text.length;
+    if (bytes.labelNames === undefined || series.overflow) {
+      const text = family.store.labelText(series.id);
+      this.labelBytes = text.bytes;
+      this.labelAt = text.at;
+      this.labelLength = text.length;
+    } else {
+      // The stored text quotes some label names; this scraper asked for them escaped.
+      this.labelBytes = utf8(encodeLabels(bytes.labelNames, series.labelValues));
+      this.labelAt = 0;
+      this.labelLength = this.labelBytes.length;
+    }
     switch (family.definition.type) {
       case "counter": {
         this.sampleStart(bytes.sample, undefined);
         this.value(series.slotSum(0));
         if (om) this.exemplar((series as CounterSeries).exemplar);
         this.byte(NEWLINE);
+        if (this.created) this.createdSample(series);
         break;
       }
       case "gauge":
@@ -202,6 +253,7 @@ export class ByteRenderer {
           this.value(count);
           this.byte(NEWLINE);
         }
+        if (this.created) this.createdSample(series);
         break;
       }
       case "summary": {
@@ -223,13 +275,15 @@ export class ByteRenderer {
           this.value(s.count());
           this.byte(NEWLINE);
         }
+        if (this.created) this.createdSample(series);
         break;
       }
     }
   }
 
-  /** `name{labels,extra} ` or `name{extra} ` or `name `. */
+  /** `name{labels,extra} ` or `name{extra} ` or `name `; a quoted name: `{"name",labels,extra} `. */
   private sampleStart(name: Uint8Array, extra: Uint8Array | undefined): void {
+    if (this.bytes!.inside) return this.quotedSampleStart(name, extra);
     this.write(name);
     const length = this.labelLength;
     if (length > 0 || extra !== undefined) {
@@ -242,6 +296,28 @@ export class ByteRenderer {
       this.byte(CLOSE);
     }
     this.byte(SPACE);
+  }
+
+  private quotedSampleStart(name: Uint8Array, extra: Uint8Array | undefined): void {
+    this.byte(OPEN);
+    this.write(name);
+    if (this.labelLength > 0) {
+      this.byte(COMMA);
+      this.copy(this.labelBytes, this.labelAt, this.labelLength);
+    }
+    if (extra !== undefined) {
+      this.byte(COMMA);
+      this.write(extra);
+    }
+    this.byte(CLOSE);
+    this.byte(SPACE);
+  }
+
+  /** `<name>_created{labels} <seconds>`: when the series was born or last reset. */
+  private createdSample(series: SeriesBase): void {
+    this.sampleStart(this.bytes!.created, undefined);
+    this.value(series.created);
+    this.byte(NEWLINE);
   }
 
   private exemplar(exemplar: StoredExemplar | undefined): void {
@@ -324,8 +400,13 @@ export class ByteRenderer {
 const decoder = new TextDecoder();
 
 /** Renders everything at once and decodes it: the string `Registry.render()` returns. */
-export function renderToString(families: readonly Family<SeriesBase>[], om: boolean): string {
-  const renderer = new ByteRenderer(families, om);
+export function renderToString(
+  families: readonly Family<SeriesBase>[],
+  om: boolean,
+  escaping: EscapingScheme = DEFAULT_ESCAPING,
+  created = false,
+): string {
+  const renderer = new ByteRenderer(families, om, escaping, created);
   let out = "";
   for (let chunks = renderer.next(Infinity); chunks !== undefined; chunks = renderer.next(Infinity)) {
     for (const chunk of chunks) out += decoder.decode(chunk);

@@ -6,6 +6,7 @@
  */
 
 import type { Format } from "../registry.ts";
+import { DEFAULT_ESCAPING, type EscapingScheme, isEscapingScheme } from "./escaping.ts";
 
 /** A content coding the metrics endpoint can answer with. */
 export type ContentEncoding = "gzip" | "deflate" | "zstd" | "identity";
@@ -15,6 +16,16 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 
 /** `Content-Type` of OpenMetrics 1.0.0. */
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/**
+ * `Content-Type` of Prometheus' protobuf format: length-delimited
+ * `io.prometheus.client.MetricFamily` messages, written as client_golang writes it.
+ */
+export const PROTOBUF_CONTENT_TYPE =
+  "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/** The formats a source that only renders text offers: every format but protobuf. */
+export const TEXT_FORMATS: readonly Format[] = ["prometheus", "openmetrics"];
 
 interface MediaRange {
   type: string;
@@ -34,7 +45,12 @@ interface Offer {
 // the classic text format is the one every scraper reads.
 const OFFERS: readonly Offer[] = [
   { format: "prometheus", type: "text", subtype: "plain", version: "0.0.4" },
+  // The same text with names outside the legacy character set quoted (Prometheus 3).
+  { format: "prometheus", type: "text", subtype: "plain", version: "1.0.0" },
   { format: "openmetrics", type: "application", subtype: "openmetrics-text", version: "1.0.0" },
+  // Last, so it is chosen only when ranked above both text formats (as Prometheus with native
+  // histograms ranks it), and only by its own range: see `specificity`.
+  { format: "protobuf", type: "application", subtype: "vnd.google.protobuf", version: "" },
 ];
 
 // RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
@@ -80,8 +96,17 @@ function parseMediaRanges(accept: string): MediaRange[] {
 }
 
 // RFC 9110 §12.5.1: the most specific range that matches an offer decides
-// its quality; a range naming another version does not match it.
+// its quality; a range naming another version does not match it. Protobuf is
+// matched only by its own range naming the message and the delimited encoding,
+// as client_golang does: a wildcard never sends binary to a text scraper.
 function specificity(range: MediaRange, offer: Offer): number {
+  if (offer.format === "protobuf") {
+    return range.type === offer.type && range.subtype === offer.subtype &&
+        range.params.get("proto") === "io.prometheus.client.MetricFamily" &&
+        range.params.get("encoding") === "delimited"
+      ? 4
+      : -1;
+  }
   if (range.type === "*") return range.subtype === "*" ? 1 : -1;
   if (range.type !== offer.type) return -1;
   if (range.subtype === "*") return 2;
@@ -109,6 +134,9 @@ function offerQuality(ranges: readonly MediaRange[], offer: Offer): number {
  * chosen only when the client ranks it above the Prometheus text format
  * 0.0.4, as Prometheus' own header does
  * (`application/openmetrics-text;version=1.0.0,…,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`);
+ * the protobuf format only when the client names it
+ * (`application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`)
+ * and ranks it above both, as Prometheus does with native histograms enabled;
  * anything else, a missing header included, gets the text format. A range
  * with `q=0` refuses its formats; when every format is refused the text
  * format is served anyway (RFC 9110 §12.5.1 lets a server disregard the
@@ -116,7 +144,9 @@ function offerQuality(ranges: readonly MediaRange[], offer: Offer): number {
  * qvalue (`q=-1`, `q=abc`, `q=1.5`, `q=`, `q=0.1234`) is ignored.
  *
  * @param accept The request's `Accept` header, or `null` when absent.
- * @returns `"openmetrics"` or `"prometheus"`.
+ * @param formats The formats on offer (all by default; {@linkcode TEXT_FORMATS} for a source
+ * that cannot write protobuf).
+ * @returns `"openmetrics"`, `"protobuf"` or `"prometheus"`.
  *
  * @example Prometheus' scrape header selects OpenMetrics
  * ```ts
@@ -127,13 +157,25 @@ function offerQuality(ranges: readonly MediaRange[], offer: Offer): number {
  * if (negotiateFormat("text/plain") !== "prometheus") throw new Error();
  * if (negotiateFormat(null) !== "prometheus") throw new Error();
  * ```
+ *
+ * @example Prometheus with native histograms asks for protobuf first
+ * ```ts
+ * import { negotiateFormat, TEXT_FORMATS } from "./negotiate.ts";
+ *
+ * const accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited," +
+ *   "application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1";
+ * if (negotiateFormat(accept) !== "protobuf") throw new Error();
+ * if (negotiateFormat(accept, TEXT_FORMATS) !== "openmetrics") throw new Error();
+ * if (negotiateFormat("application/*") !== "openmetrics") throw new Error();
+ * ```
  */
-export function negotiateFormat(accept: string | null): Format {
+export function negotiateFormat(accept: string | null, formats?: readonly Format[]): Format {
   if (accept === null || accept.trim() === "") return "prometheus";
   const ranges = parseMediaRanges(accept);
   let chosen: Format = "prometheus";
   let chosenQuality = 0;
   for (const offer of OFFERS) {
+    if (formats !== undefined && !formats.includes(offer.format)) continue;
     const quality = offerQuality(ranges, offer);
     if (quality > chosenQuality) {
       chosen = offer.format;
@@ -201,4 +243,98 @@ export function negotiateEncoding(
     }
   }
   return chosen;
+}
+
+/** What a scraper's `Accept` asks of the names in the chosen format. */
+export interface NameNegotiation {
+  /** The version of the format to state: `"0.0.4"` or `"1.0.0"` for the Prometheus text format. */
+  version: string;
+  /** How names outside the legacy character set are written. */
+  escaping: EscapingScheme;
+  /**
+   * Whether `Content-Type` states the escaping: when the scraper named a scheme, and always for
+   * the text format 1.0.0, as Prometheus' content negotiation requires. Without either, the
+   * header stays what scrapers before Prometheus 3 got.
+   */
+  stated: boolean;
+}
+
+/**
+ * Reads from an `Accept` header the version and the name escaping the scraper asks of a format
+ * already chosen (by {@linkcode negotiateFormat} or by configuration): the version and the
+ * `escaping` parameter of the range that decides that format's quality (RFC 9110 §12.5.1, the
+ * most specific one). An unknown scheme is ignored, as client_golang does; without one, names
+ * are escaped with `underscores`. The text format 1.0.0 is chosen only when asked for by version.
+ *
+ * @param accept The request's `Accept` header, or `null`.
+ * @param format The format the response will have.
+ * @returns The version, the escaping, and whether `Content-Type` states it.
+ *
+ * @example Prometheus 3's scrape header
+ * ```ts
+ * import { negotiateNames } from "./negotiate.ts";
+ *
+ * const accept = "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2";
+ * const names = negotiateNames(accept, "prometheus");
+ * if (names.version !== "1.0.0" || names.escaping !== "allow-utf-8" || !names.stated) throw new Error();
+ * if (negotiateNames("text/plain", "prometheus").escaping !== "underscores") throw new Error();
+ * ```
+ */
+export function negotiateNames(accept: string | null, format: Format): NameNegotiation {
+  const ranges = accept === null ? [] : parseMediaRanges(accept);
+  let chosen: Offer | undefined;
+  let chosenQuality = 0;
+  let deciding: MediaRange | undefined;
+  for (const offer of OFFERS) {
+    if (offer.format !== format) continue;
+    chosen ??= offer;
+    let best = -1;
+    let quality = 0;
+    let range: MediaRange | undefined;
+    for (const candidate of ranges) {
+      const score = specificity(candidate, offer);
+      if (score > best) {
+        best = score;
+        quality = candidate.q;
+        range = candidate;
+      }
+    }
+    if (quality > chosenQuality) {
+      chosen = offer;
+      chosenQuality = quality;
+      deciding = range;
+    }
+  }
+  const asked = deciding?.params.get("escaping");
+  const named = isEscapingScheme(asked);
+  const version = chosen?.version ?? "";
+  return {
+    version,
+    escaping: named ? asked : DEFAULT_ESCAPING,
+    stated: named || (format === "prometheus" && version !== "0.0.4"),
+  };
+}
+
+/**
+ * The `Content-Type` of a response whose names were negotiated: the text format's version when
+ * it is not 0.0.4, then `escaping=…` when stated
+ * (`text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8`).
+ *
+ * @param contentType The format's `Content-Type` without names negotiated.
+ * @param names What {@linkcode negotiateNames} returned.
+ * @returns The header value.
+ *
+ * @example
+ * ```ts
+ * import { contentTypeWithNames, PROMETHEUS_CONTENT_TYPE } from "./negotiate.ts";
+ *
+ * const type = contentTypeWithNames(PROMETHEUS_CONTENT_TYPE, { version: "1.0.0", escaping: "underscores", stated: true });
+ * if (type !== "text/plain; version=1.0.0; charset=utf-8; escaping=underscores") throw new Error(type);
+ * ```
+ */
+export function contentTypeWithNames(contentType: string, names: NameNegotiation): string {
+  const type = contentType === PROMETHEUS_CONTENT_TYPE && names.version !== "0.0.4"
+    ? `text/plain; version=${names.version}; charset=utf-8`
+    : contentType;
+  return names.stated ? `${type}; escaping=${names.escaping}` : type;
 }

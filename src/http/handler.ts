@@ -9,10 +9,15 @@
 
 import {
   type ContentEncoding,
+  contentTypeWithNames,
+  type NameNegotiation,
   negotiateEncoding,
   negotiateFormat,
+  negotiateNames,
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_CONTENT_TYPE,
+  PROTOBUF_CONTENT_TYPE,
+  TEXT_FORMATS,
 } from "../exposition/negotiate.ts";
 import type { Format } from "../registry.ts";
 import { badRequest, internalError, reportError } from "./serve_options.ts";
@@ -39,7 +44,7 @@ export interface MetricsSource {
  */
 interface StreamingSource extends MetricsSource {
   collectAsync(options: { deadlineMs?: number; onError?: (error: unknown) => void }): Promise<void>;
-  stream(format: Format): ReadableStream<Uint8Array>;
+  stream(format: Format, options?: { escaping?: NameNegotiation["escaping"] }): ReadableStream<Uint8Array>;
 }
 
 function isStreaming(source: MetricsSource): source is StreamingSource {
@@ -109,7 +114,8 @@ export interface MetricsHandlerOptions {
   /**
    * Exposition format: `"negotiate"` follows the `Accept` header; a format
    * name serves that format whatever the client asks for (Prometheus before
-   * 2.49 cannot be told to scrape the 0.0.4 format otherwise).
+   * 2.49 cannot be told to scrape the 0.0.4 format otherwise). `"protobuf"`
+   * (and protobuf by negotiation) needs a source that streams, as a `Registry` does.
    * @default {"negotiate"}
    */
   format?: "negotiate" | Format;
@@ -333,7 +339,9 @@ async function isReady(ready: (() => boolean | Promise<boolean>) | undefined): P
 /**
  * Creates the metrics endpoint as a fetch-style handler. On `path` it answers
  * `GET` and `HEAD` with the registry's exposition: OpenMetrics 1.0.0 when the
- * `Accept` header prefers it (Prometheus' does), else the text format 0.0.4;
+ * `Accept` header prefers it (Prometheus' does), Prometheus' protobuf format when
+ * it names it first (Prometheus with native histograms does; a `Registry` only),
+ * else the text format 0.0.4;
  * gzipped when `Accept-Encoding` allows. Other methods get 405 with `Allow`,
  * other paths 404. `healthPath` answers JSON `{ status, uptimeSeconds, ready }`
  * (503 when not ready). With `auth`, the metrics path answers 401 with
@@ -385,13 +393,21 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
   const renders = new Map<string, SharedRender>();
   checkPath("path", path);
   checkPath("healthPath", healthPath);
-  if (format !== "negotiate" && format !== "prometheus" && format !== "openmetrics") {
+  if (format !== "negotiate" && format !== "prometheus" && format !== "openmetrics" && format !== "protobuf") {
     throw new Error(
-      `Option "format" must be "negotiate", "prometheus" or "openmetrics"; got ${JSON.stringify(format)}`,
+      `Option "format" must be "negotiate", "prometheus", "openmetrics" or "protobuf"; got ${JSON.stringify(format)}`,
     );
   }
   if (typeof registry?.render !== "function") {
     throw new Error('Argument "registry" must have a render() method');
+  }
+  // Protobuf only from a source that streams every format (a Registry); others render text.
+  const offered = isStreaming(registry) ? undefined : TEXT_FORMATS;
+  if (format === "protobuf" && offered !== undefined) {
+    throw new Error(
+      'Option "format" is "protobuf", which needs a registry (a source with stream() and collectAsync()); ' +
+        "this source only renders text",
+    );
   }
   const authentication = auth === undefined ? undefined : authenticator(auth);
   const metrics = selfMetrics ? selfMetricsFor(registry) : undefined;
@@ -414,25 +430,32 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
     if (authentication !== undefined && !authentication.check(request.headers.get("authorization"))) {
       return textResponse(401, "Unauthorized\n", { "www-authenticate": authentication.challenge });
     }
-    const chosen: Format = format === "negotiate" ? negotiateFormat(request.headers.get("accept")) : format;
+    const chosen: Format = format === "negotiate" ? negotiateFormat(request.headers.get("accept"), offered) : format;
     metrics?.scrapes.inc({ format: chosen });
     const encoding: ContentEncoding = negotiateEncoding(request.headers.get("accept-encoding"), codings);
     const headers: Record<string, string> = {
-      "content-type": chosen === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
+      "content-type": chosen === "openmetrics"
+        ? OPENMETRICS_CONTENT_TYPE
+        : chosen === "protobuf"
+        ? PROTOBUF_CONTENT_TYPE
+        : PROMETHEUS_CONTENT_TYPE,
       "cache-control": "no-store",
       vary: "Accept, Accept-Encoding",
     };
     if (encoding !== "identity") headers["content-encoding"] = encoding;
+    // A registry writes names as the scraper asks (quoted or escaped) and the header says how.
+    const names = isStreaming(registry) ? negotiateNames(request.headers.get("accept"), chosen) : undefined;
+    if (names !== undefined) headers["content-type"] = contentTypeWithNames(headers["content-type"]!, names);
     // workerd gzips again a body sent with Content-Encoding unless told it already is encoded;
     // the other runtimes ignore `encodeBody`.
     const init: ResponseInit & { encodeBody?: "manual" } = { status: 200, headers, encodeBody: "manual" };
     if (request.method === "HEAD") return new Response(null, init);
     if (!isStreaming(registry)) return renderWhole(chosen, encoding, init);
     // One render for scrapes of the same kind that arrive while it is in progress.
-    const key = `${chosen} ${encoding} ${request.headers.get("authorization") ?? ""}`;
+    const key = `${chosen} ${names!.escaping} ${encoding} ${request.headers.get("authorization") ?? ""}`;
     let shared = renders.get(key);
     if (shared === undefined || !shared.joinable) {
-      shared = startRender(registry, request, chosen, encoding);
+      shared = startRender(registry, request, chosen, encoding, names!);
       renders.set(key, shared);
     }
     return new Response(shared.reader(), init);
@@ -442,7 +465,13 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
    * Starts a render that scrapes of the same kind can join at once: when first read, it awaits
    * the collect hooks up to the deadline, then streams (compressed).
    */
-  function startRender(source: StreamingSource, request: Request, chosen: Format, encoding: ContentEncoding) {
+  function startRender(
+    source: StreamingSource,
+    request: Request,
+    chosen: Format,
+    encoding: ContentEncoding,
+    names: NameNegotiation,
+  ) {
     const started = performance.now();
     metrics?.renders.inc({ format: chosen });
     const body = deferred(async () => {
@@ -450,7 +479,7 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
         deadlineMs: collectDeadline(request, collectTimeoutMs),
         onError: (error) => reportError(onError, error),
       });
-      const bytes = source.stream(chosen);
+      const bytes = source.stream(chosen, { escaping: names.escaping });
       if (encoding === "identity") return bytes;
       return bytes.pipeThrough(compressors[encoding]!(compressionLevel ?? (encoding === "zstd" ? 3 : 1)));
     });
