@@ -18,7 +18,7 @@
  */
 
 export { Registry, SELF_METRICS } from "./src/registry.ts";
-export type { Format, RegistryOptions } from "./src/registry.ts";
+export type { Format, RegistryOptions, RenderOptions } from "./src/registry.ts";
 // The metric classes are types only: metrics are made by a registry (`registry.counter()`),
 // which owns their memory; there is no metric without one.
 export type { Counter, CounterSeries } from "./src/counter.ts";
@@ -38,7 +38,7 @@ export {
   isValidMetricName,
   MAX_LABEL_VALUE_LENGTH,
 } from "./src/labels.ts";
-export type { Labels } from "./src/labels.ts";
+export type { Labels, NameValidation } from "./src/labels.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./src/exposition/snapshot.ts";
 export type { StoreHandle, StoreLayout } from "./src/storage/store.ts";
 export { metricsHandler } from "./src/http/handler.ts";
@@ -63,7 +63,11 @@ export {
   negotiateFormat,
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_CONTENT_TYPE,
+  PROTOBUF_CONTENT_TYPE,
 } from "./src/exposition/negotiate.ts";
-export type { ContentEncoding } from "./src/exposition/negotiate.ts";
+export type { ContentEncoding, NameNegotiation } from "./src/exposition/negotiate.ts";
+export { contentTypeWithNames, negotiateNames } from "./src/exposition/negotiate.ts";
+export { escapeLabelName, escapeMetricName, isEscapingScheme } from "./src/exposition/escaping.ts";
+export type { EscapingScheme } from "./src/exposition/escaping.ts";
 export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";
 export type { Family, FamilyContext, SeriesBase } from "./src/_family.ts";

@@ -10,16 +10,42 @@
 import * as zlib from "node:zlib";
 import type { Compressor, Compressors } from "../src/http/handler.ts";
 
-/** Bridges one zlib stream to a TransformStream; the readable side is fed as zlib produces. */
+/**
+ * Bridges one zlib stream to a TransformStream; the readable side is fed as zlib produces. Once
+ * that side is gone (the client left and the response was cancelled), zlib is stopped and what
+ * it still emits is dropped: an enqueue there would throw from zlib's event, uncaught.
+ */
 function fromZlib(z: zlib.Gzip | zlib.Deflate): ReturnType<Compressor> {
   let failure: unknown;
-  return new TransformStream<Uint8Array, Uint8Array>({
+  let open = true;
+  const stop = (): void => {
+    open = false;
+    z.destroy();
+  };
+  // `cancel` (the readable side cancelled) is newer than the TypeScript lib this build checks with.
+  const transformer: Transformer<Uint8Array, Uint8Array> & { cancel(): void } = {
     start(controller) {
-      z.on("data", (chunk: Uint8Array) => controller.enqueue(chunk));
+      z.on("data", (chunk: Uint8Array) => {
+        if (!open) return;
+        try {
+          controller.enqueue(chunk);
+        } catch {
+          stop(); // cancelled where the runtime has no transformer cancel()
+        }
+      });
       z.on("error", (error) => {
         failure = error;
-        controller.error(error);
+        if (!open) return;
+        open = false;
+        try {
+          controller.error(error);
+        } catch {
+          // already errored or closed
+        }
       });
+    },
+    cancel() {
+      stop();
     },
     transform(chunk) {
       return new Promise((resolve, reject) => z.write(chunk, (error) => (error ? reject(error) : resolve())));
@@ -31,7 +57,8 @@ function fromZlib(z: zlib.Gzip | zlib.Deflate): ReturnType<Compressor> {
         z.end();
       });
     },
-  });
+  };
+  return new TransformStream<Uint8Array, Uint8Array>(transformer);
 }
 
 /** The zlib compressors this runtime has: gzip and deflate always, zstd where zlib offers it. */

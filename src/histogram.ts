@@ -15,7 +15,7 @@ import {
 } from "./_family.ts";
 import type { Labels } from "./labels.ts";
 import { checkObservation } from "./_values.ts";
-import { mergeNative, type NativeBuckets, nativeObserve, nativeSlots, pickSchema } from "./storage/native_buckets.ts";
+import { mergeNative, type NativeBuckets, nativeObserve, nativeSlots } from "./storage/native_buckets.ts";
 
 /** Prometheus' default buckets, in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([

@@ -131,9 +131,10 @@ function escapingOf(method: string, escaping: unknown): EscapingScheme {
  */
 export type Format = "prometheus" | "openmetrics" | "protobuf";
 
-/** The store's layout with the registry's name validation, so that threads that attach share it. */
+/** The store's layout with the registry's name validation and created timestamps, so threads that attach share them. */
 interface NamedLayout extends StoreLayout {
   names?: NameValidation;
+  createdTimestamps?: boolean;
 }
 
 /** Names of the self-metrics. */
@@ -259,7 +260,9 @@ export class Registry {
         `Registry option createdTimestamps must be a boolean, got ${JSON.stringify(options.createdTimestamps)}`,
       );
     }
-    this.createdTimestamps = options.createdTimestamps ?? false;
+    this.createdTimestamps = attachTo === undefined
+      ? options.createdTimestamps ?? false
+      : (attachTo.layout as NamedLayout).createdTimestamps === true;
     const names = options.names ?? "legacy";
     if (names !== "legacy" && names !== "utf8") {
       throw new RangeError(`Registry option names must be "legacy" or "utf8", got ${JSON.stringify(names)}`);
@@ -287,6 +290,7 @@ export class Registry {
         maxBytes,
         journalBytes: Math.min(maxBytes, 2 ** 28),
         names,
+        createdTimestamps: this.createdTimestamps,
       };
       this.store = Store.create(layout);
     }
@@ -543,7 +547,20 @@ export class Registry {
    * ```
    */
   render(format?: "prometheus" | "openmetrics", options?: RenderOptions): string;
+  /**
+   * Prometheus' protobuf format: the bytes of length-delimited `io.prometheus.client.MetricFamily`
+   * messages, with native histograms (and created timestamps with `createdTimestamps`).
+   * @param format `"protobuf"`.
+   * @param options How names outside the legacy character set are written (`escaping`).
+   * @throws whatever a collect hook throws; a {RangeError} for an unknown `escaping`.
+   */
   render(format: "protobuf", options?: RenderOptions): Uint8Array;
+  /**
+   * The exposition in any format: a string for the text formats, bytes for `"protobuf"`.
+   * @param format `"prometheus"`, `"openmetrics"` or `"protobuf"`.
+   * @param options How names outside the legacy character set are written (`escaping`).
+   * @throws whatever a collect hook throws; a {RangeError} for an unknown `escaping`.
+   */
   render(format: Format, options?: RenderOptions): string | Uint8Array;
   render(format: Format = "prometheus", options: RenderOptions = {}): string | Uint8Array {
     const escaping = escapingOf("render", options?.escaping);

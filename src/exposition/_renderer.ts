@@ -65,6 +65,7 @@ interface FamilyBytes {
   created: Uint8Array;
 }
 
+const NO_BYTES = new Uint8Array(0);
 const OPEN = 0x7b; // {
 const CLOSE = 0x7d; // }
 const COMMA = 0x2c;
@@ -192,7 +193,7 @@ export class ByteRenderer {
       bucket: utf8(written(name + "_bucket")),
       sum: utf8(written(name + "_sum")),
       count: utf8(written(name + "_count")),
-      created: utf8(written((type === "counter" ? familyName : name) + "_created")),
+      created: this.created ? utf8(written((type === "counter" ? familyName : name) + "_created")) : NO_BYTES,
       extras: extras.map(utf8),
       inside,
       labelNames: escaping === "allow-utf-8" || labelNames.every(isLegacyLabelName)

@@ -426,7 +426,7 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
     });
   }
 
-  async function exposition(request: Request): Promise<Response> {
+  function exposition(request: Request): Response {
     if (authentication !== undefined && !authentication.check(request.headers.get("authorization"))) {
       return textResponse(401, "Unauthorized\n", { "www-authenticate": authentication.challenge });
     }

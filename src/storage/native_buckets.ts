@@ -4,8 +4,10 @@
  *
  * Bucket keys follow Prometheus' definition (the `schema` s: bucket `k` holds values in
  * `(2^((k-1)/2^s), 2^(k/2^s)]`, mirrored for negative values; values within `zeroThreshold`
- * of zero go to the zero bucket), computed as client_golang does: from the value's binary
- * exponent and fraction, with a search among the fraction bounds for positive schemas.
+ * of zero go to the zero bucket), computed as client_golang does, from the value's binary
+ * exponent and fraction; for positive schemas the fraction is placed among bounds rounded down
+ * to floats, so that every key is exact (client_golang's own table is a few ulps off, so the
+ * two can differ for values within 3 ulps of a boundary).
  *
  * Layout of a thread's block, in Float64 slots:
  *
@@ -64,8 +66,8 @@ export const MIN_SCHEMA = -4;
 export const MAX_SCHEMA = 8;
 
 /**
- * The schema for a bucket factor: the largest n in [-4, 8] with 2^(2^-n) ≤ factor
- * (client_golang's `pickSchema`).
+ * The schema for a bucket factor: the lowest n in [-4, 8] with 2^(2^-n) ≤ factor, i.e. the
+ * widest buckets not wider than the factor (client_golang's `pickSchema`).
  * @throws {RangeError} for a factor ≤ 1.
  */
 export function pickSchema(bucketFactor: number): number {
@@ -152,7 +154,7 @@ const FRACTION_BOUNDS = [
 ];
 
 /**
- * Per positive schema s (index 0 unused, so the array stays packed): the 52 fraction bits of each
+ * Per schema s ≥ 0 (0 is never looked up: it keeps the array packed): the 52 fraction bits of each
  * bound 2^(i/2^s) / 2 (every 2^(8−s)-th of the above) as an integer-valued double, then +Infinity.
  */
 const BOUND_BITS: Float64Array[] = [];
@@ -188,40 +190,38 @@ const LOW = 1 - HIGH;
  * in client_golang.
  */
 export function bucketKey(v: number, schema: number): number {
-  let inf = 0;
-  if (v === Infinity) {
-    v = Number.MAX_VALUE;
-    inf = 1;
-  }
   // frexp: v = frac × 2^exp with frac in [0.5, 1), read from the float's bits.
   scratch[0] = v;
-  let high = scratchBits[HIGH]!;
-  let low = scratchBits[LOW]!;
-  let biased = (high >>> 20) & 0x7ff;
-  let shift = 0;
-  if (biased === 0) {
-    // Subnormal: scale into the normal range first (by a power of two: exact).
-    scratch[0] = v * 2 ** 64;
-    high = scratchBits[HIGH]!;
-    low = scratchBits[LOW]!;
-    biased = (high >>> 20) & 0x7ff;
-    shift = 64;
-  }
-  const exp = biased - 1022 - shift;
-  const top = high & 0xfffff; // the top 20 of frac's 52 fraction bits
-  let key: number;
+  const high = scratchBits[HIGH]!;
+  const biased = (high >>> 20) & 0x7ff;
+  // Subnormals and +Infinity out of line: this is the hot path of every observe, kept small
+  // enough for the engines to inline it.
+  if (biased === 0 || biased === 0x7ff) return unusualKey(v, schema);
+  return keyOf(biased - 1022, high & 0xfffff, scratchBits[LOW]!, schema);
+}
+
+/**
+ * The key of frac × 2^exp, frac in [0.5, 1) given by its 52 fraction bits: the top 20 (`top`)
+ * and the low 32 (`low`).
+ */
+function keyOf(exp: number, top: number, low: number, schema: number): number {
   if (schema > 0) {
     // How many bounds lie below frac (client_golang's sort.SearchFloat64s): those below its
-    // slice, plus the one in the slice if frac is above it. One lookup and one comparison, no
-    // search: this is the hot path of every observe.
+    // slice, plus the one in the slice if frac is above it. One lookup and one comparison.
     const below = BELOW[schema]![top >>> (19 - schema)]!;
-    const fraction = top * 4294967296 + low;
-    key = below + (fraction > BOUND_BITS[schema]![below]! ? 1 : 0) + ((exp - 1) << schema);
-  } else {
-    key = top === 0 && low === 0 ? exp - 1 : exp; // frac 0.5: v is a power of two, the bound itself
-    key = (key + (1 << -schema) - 1) >> -schema;
+    return below + (top * 4294967296 + low > BOUND_BITS[schema]![below]! ? 1 : 0) + ((exp - 1) << schema);
   }
-  return key + inf;
+  const key = top === 0 && low === 0 ? exp - 1 : exp; // frac 0.5: v is a power of two, the bound itself
+  return (key + (1 << -schema) - 1) >> -schema;
+}
+
+/** The key of a subnormal magnitude, or of +Infinity (Number.MAX_VALUE's plus one). */
+function unusualKey(v: number, schema: number): number {
+  if (v === Infinity) return keyOf(1024, 0xfffff, 0xffffffff, schema) + 1;
+  // Scaled into the normal range by a power of two (exact), then read as any other.
+  scratch[0] = v * 2 ** 64;
+  const high = scratchBits[HIGH]!;
+  return keyOf(((high >>> 20) & 0x7ff) - 1022 - 64, high & 0xfffff, scratchBits[LOW]!, schema);
 }
 
 /** Halves a key's resolution `times` times: the key of the wider bucket that holds it. */
@@ -232,9 +232,10 @@ export function reduceKey(key: number, times: number): number {
 
 /**
  * Records one observation into a thread's block at `at` of `f64` (the thread's own shard).
- * Hot path of a native histogram's `observe`: a key, a span check, one increment. Returns
- * false, recording nothing, when the buckets would need a lower resolution and `mayReset`:
- * the caller then resets the histogram.
+ * Hot path of a native histogram's `observe`: a key, a span check, one increment; a key
+ * outside the span goes the long way (`observeOutside`). Returns false, recording nothing,
+ * when the buckets would need a lower resolution and `mayReset`: the caller then resets the
+ * histogram.
  */
 export function nativeObserve(
   f64: Float64Array,
@@ -245,15 +246,41 @@ export function nativeObserve(
   maxBuckets: number,
   mayReset: boolean,
 ): boolean {
-  let s = f64[at + SCHEMA]!;
-  if (s === 0) f64[at + SCHEMA] = s = schema + 16;
-  s -= 16;
   const magnitude = value < 0 ? -value : value;
   if (magnitude <= zeroThreshold) {
     f64[at + ZERO]!++;
     return true;
   }
   const negative = value < 0;
+  const low = at + (negative ? NEG_LOW : POS_LOW);
+  // The schema slot holds schema + 16, 0 until the first bucket: then -16 here, never a key's.
+  const key = bucketKey(magnitude, f64[at + SCHEMA]! - 16);
+  if (f64[at + (negative ? NEG_USED : POS_USED)] === 0 || key < f64[low]! || key > f64[low + 1]!) {
+    return observeOutside(f64, at, magnitude, negative, schema, maxBuckets, mayReset);
+  }
+  const width = maxBuckets < WIDEST_SPAN ? WIDEST_SPAN : maxBuckets; // ringWidth(), inlined
+  let slot = key % width; // slotOf(), inlined
+  if (slot < 0) slot += width;
+  f64[at + HEADER + (negative ? width : 0) + slot]!++;
+  return true;
+}
+
+/**
+ * The long way of `nativeObserve()`: the block's first bucket, or a key outside the span of its
+ * sign, which stretches the span or, past maxBuckets, halves the resolution (or asks for a reset).
+ */
+function observeOutside(
+  f64: Float64Array,
+  at: number,
+  magnitude: number,
+  negative: boolean,
+  schema: number,
+  maxBuckets: number,
+  mayReset: boolean,
+): boolean {
+  let s = f64[at + SCHEMA]!;
+  if (s === 0) f64[at + SCHEMA] = s = schema + 16;
+  s -= 16;
   const low = at + (negative ? NEG_LOW : POS_LOW);
   const used = at + (negative ? NEG_USED : POS_USED);
   let key = bucketKey(magnitude, s);
@@ -274,10 +301,8 @@ export function nativeObserve(
     if (key < f64[low]!) f64[low] = key;
     if (key > f64[low + 1]!) f64[low + 1] = key;
   }
-  const width = maxBuckets < WIDEST_SPAN ? WIDEST_SPAN : maxBuckets; // ringWidth(), inlined: hot path
-  let slot = key % width; // one division, not two: slotOf() inlined
-  if (slot < 0) slot += width;
-  f64[at + HEADER + (negative ? width : 0) + slot]!++;
+  const width = ringWidth(maxBuckets);
+  f64[at + HEADER + (negative ? width : 0) + slotOf(key, width)]!++;
   return true;
 }
 
