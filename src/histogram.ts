@@ -137,16 +137,16 @@ export class HistogramSeries extends SeriesBase {
   private observeNative(value: number): boolean {
     const family = this.family as Histogram;
     const native = family.native!;
-    const mayReset = native.minResetMs > 0 && Date.now() - this.bornAt >= native.minResetMs;
     const at = this.offset + this.upper.length + 2;
-    if (nativeObserve(this.f64, at, value, native.schema, native.zeroThreshold, this.width, mayReset)) return true;
+    const resetAfter = native.minResetMs > 0 ? this.bornAt + native.minResetMs : Infinity;
+    if (nativeObserve(this.f64, at, value, native.schema, native.zeroThreshold, this.width, resetAfter)) return true;
     // client_golang's minResetDuration: past it, a histogram that would need a lower resolution
     // starts again from zero (at full resolution) instead.
     this.bornAt = Date.now();
     const labels = Object.fromEntries(family.labelNames.map((name, i) => [name, this.labelValues[i]!]));
     if (!this.overflow && family.remove(labels)) return false;
     // The overflow series is not reset: it lowers its resolution instead.
-    nativeObserve(this.f64, at, value, native.schema, native.zeroThreshold, this.width, false);
+    nativeObserve(this.f64, at, value, native.schema, native.zeroThreshold, this.width, Infinity);
     return true;
   }
 

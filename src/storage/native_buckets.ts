@@ -234,7 +234,7 @@ export function reduceKey(key: number, times: number): number {
  * Records one observation into a thread's block at `at` of `f64` (the thread's own shard).
  * Hot path of a native histogram's `observe`: a key, a span check, one increment; a key
  * outside the span goes the long way (`observeOutside`). Returns false, recording nothing,
- * when the buckets would need a lower resolution and `mayReset`: the caller then resets the
+ * when the buckets would need a lower resolution and the time `resetAfter` (ms) has come: the caller then resets the
  * histogram.
  */
 export function nativeObserve(
@@ -244,7 +244,7 @@ export function nativeObserve(
   schema: number,
   zeroThreshold: number,
   maxBuckets: number,
-  mayReset: boolean,
+  resetAfter: number,
 ): boolean {
   const magnitude = value < 0 ? -value : value;
   if (magnitude <= zeroThreshold) {
@@ -256,7 +256,7 @@ export function nativeObserve(
   // The schema slot holds schema + 16, 0 until the first bucket: then -16 here, never a key's.
   const key = bucketKey(magnitude, f64[at + SCHEMA]! - 16);
   if (f64[at + (negative ? NEG_USED : POS_USED)] === 0 || key < f64[low]! || key > f64[low + 1]!) {
-    return observeOutside(f64, at, magnitude, negative, schema, maxBuckets, mayReset);
+    return observeOutside(f64, at, magnitude, negative, schema, maxBuckets, resetAfter);
   }
   const width = maxBuckets < WIDEST_SPAN ? WIDEST_SPAN : maxBuckets; // ringWidth(), inlined
   let slot = key % width; // slotOf(), inlined
@@ -276,8 +276,10 @@ function observeOutside(
   negative: boolean,
   schema: number,
   maxBuckets: number,
-  mayReset: boolean,
+  resetAfter: number,
 ): boolean {
+  // Only here, off the hot path, is the clock read: may the histogram reset instead of halving?
+  const mayReset = resetAfter !== Infinity && Date.now() >= resetAfter;
   let s = f64[at + SCHEMA]!;
   if (s === 0) f64[at + SCHEMA] = s = schema + 16;
   s -= 16;

@@ -4,6 +4,7 @@
 import { Registry } from "../../src/registry.ts";
 import { LOCK, type StoreHandle } from "../../src/storage/store.ts";
 import { applyOperations, type Operation } from "./_operations.ts";
+import { NATIVE_DEFINITION, nativeSequence } from "./_native_sequence.ts";
 
 interface Task {
   id: number;
@@ -117,6 +118,16 @@ function run(task: Task, reply: (message: unknown) => void): unknown {
       for (let r = 0; r < (task.rounds as number); r++) {
         for (const k of order) metric.inc({ k: "k" + k });
       }
+      return null;
+    }
+    case "native": {
+      // Worker `worker`'s sequence into the shared native histogram, all workers at once.
+      const series = registry.histogram(NATIVE_DEFINITION).labels({});
+      const values = nativeSequence(task.worker as number, task.n as number);
+      const barrier = new Int32Array(task.barrier as SharedArrayBuffer);
+      Atomics.add(barrier, 0, 1);
+      while (Atomics.load(barrier, 0) < barrier[1]!) { /* spin */ }
+      for (let i = 0; i < values.length; i++) series.observe(values[i]!);
       return null;
     }
     default:
