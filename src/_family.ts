@@ -175,7 +175,8 @@ export class SeriesBase {
     if ((this.flags & ORPHAN) !== 0) return;
     if ((this.flags & DEAD) !== 0 && this.family.removed) return this.orphan();
     if ((this.flags & DEAD) !== 0) {
-      const live = this.family.revive(this.labelValues, this.overflow);
+      // An overflow series keeps its FOLDS bit when it dies: it revives as the new overflow series.
+      const live = this.family.revive(this.labelValues, (this.flags & FOLDS) !== 0);
       this.id = live.id;
       this.generation = live.generation;
       this.offset = live.offset;
@@ -213,7 +214,7 @@ export class SeriesBase {
 
   /** @internal Marks this handle and its aliases removed: their next write revives them. */
   markDead(): void {
-    this.flags = DEAD;
+    this.flags = DEAD | (this.flags & FOLDS);
     if (this.aliases === AN_ALIAS) return;
     if (this.aliases !== undefined) { for (const alias of this.aliases) alias.flags = DEAD; }
     this.aliases = undefined;
@@ -445,6 +446,7 @@ export abstract class Family<S extends SeriesBase> {
     // null is an object too: send it to the slow path, which names the mistake.
     if (labels === null) return this.slowLabels(labels);
     if (n === 0) {
+      if (Array.isArray(labels)) return this.slowLabels(labels); // not a labels object: let it throw
       for (const _ in labels) return this.slowLabels(labels); // any key is an unknown label: let it throw
       return this.single ?? this.slowLabels(labels);
     }
@@ -596,6 +598,7 @@ export abstract class Family<S extends SeriesBase> {
    * drops the exemplar and counts it instead of failing a call whose retry would double-count.
    */
   exemplarOf(value: number, labels: Record<string, string> | undefined): StoredExemplar | undefined {
+    if (this.removed) return undefined; // a metric taken out of its registry records nothing
     try {
       const given = labels ?? this.exemplars?.();
       if (given === undefined) return undefined;

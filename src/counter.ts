@@ -147,8 +147,16 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
       }
       this.labels(labelsOrValue).inc(value as number | undefined, exemplar);
     } else if (value === undefined) {
+      // Checked before the series is looked up: a call that throws makes no series (after a removal too).
+      if (
+        labelsOrValue !== undefined &&
+        (typeof labelsOrValue !== "number" || !(labelsOrValue >= 0 && labelsOrValue < Infinity))
+      ) {
+        checkIncrement(this.what, labelsOrValue);
+      }
       this.unlabelled().inc(labelsOrValue);
     } else {
+      if (labelsOrValue !== undefined) checkIncrement(this.what, labelsOrValue);
       this.unlabelled().inc(labelsOrValue, value as Record<string, string>);
     }
   }

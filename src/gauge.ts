@@ -221,7 +221,10 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     if (typeof labelsOrValue === "object") {
       if (typeof value !== "number") checkGaugeValue(this.what, value, false);
       this.labels(labelsOrValue).set(value as number);
-    } else this.unlabelled().set(labelsOrValue);
+    } else {
+      if (typeof labelsOrValue !== "number") checkGaugeValue(this.what, labelsOrValue, false);
+      this.unlabelled().set(labelsOrValue);
+    }
   }
 
   /** Adds: `inc()`, `inc(v)`, `inc(labels)`, `inc(labels, v)`. @throws {TypeError} when the value is not a number. */
@@ -229,7 +232,10 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     if (typeof labelsOrValue === "object") {
       if (typeof value !== "number") checkGaugeValue(this.what, value, true);
       this.labels(labelsOrValue).inc(value);
-    } else this.unlabelled().inc(labelsOrValue);
+    } else {
+      if (typeof labelsOrValue !== "number") checkGaugeValue(this.what, labelsOrValue, true);
+      this.unlabelled().inc(labelsOrValue);
+    }
   }
 
   /** Subtracts: `dec()`, `dec(v)`, `dec(labels)`, `dec(labels, v)`. @throws {TypeError} when the value is not a number. */
@@ -237,7 +243,10 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     if (typeof labelsOrValue === "object") {
       if (typeof value !== "number") checkGaugeValue(this.what, value, true);
       this.labels(labelsOrValue).dec(value);
-    } else this.unlabelled().dec(labelsOrValue);
+    } else {
+      if (typeof labelsOrValue !== "number") checkGaugeValue(this.what, labelsOrValue, true);
+      this.unlabelled().dec(labelsOrValue);
+    }
   }
 
   /** Sets a series to the current Unix time in seconds. */

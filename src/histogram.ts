@@ -385,7 +385,10 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
     if (typeof labelsOrValue === "object") {
       if (typeof value !== "number" || !(value >= this.minimum)) this.refuse(value);
       this.labels(labelsOrValue).observe(value as number, exemplar);
-    } else this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
+    } else {
+      if (typeof labelsOrValue !== "number" || !(labelsOrValue >= this.minimum)) this.refuse(labelsOrValue);
+      this.unlabelled().observe(labelsOrValue, value as Record<string, string> | undefined);
+    }
   }
 
   /**

@@ -19,7 +19,13 @@ import { Counter, type CounterOptions, type CounterSeries } from "./counter.ts";
 import { Gauge, type GaugeOptions } from "./gauge.ts";
 import { DEFAULT_BUCKETS, Histogram, type HistogramOptions, type NativeHistogramOptions } from "./histogram.ts";
 import { pickSchema } from "./storage/native_buckets.ts";
-import { encodeLabels, isValidLabelName, isValidMetricName, type NameValidation } from "./labels.ts";
+import {
+  encodeLabels,
+  isValidLabelName,
+  isValidMetricName,
+  MAX_LABEL_VALUE_LENGTH,
+  type NameValidation,
+} from "./labels.ts";
 import { DEFAULT_ESCAPING, escapeLabelName, type EscapingScheme, isEscapingScheme } from "./exposition/escaping.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
 import { ByteRenderer, CHUNK_BYTES, renderToString } from "./exposition/_renderer.ts";
@@ -30,6 +36,7 @@ import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts"
 export type { MetricSnapshot, SeriesSnapshot } from "./exposition/snapshot.ts";
 import {
   CHANGES,
+  CREATIONS,
   FLAG_OVERFLOW,
   labelHash,
   REMOVALS,
@@ -229,8 +236,10 @@ export class Registry {
   private cursor = 0;
   /** The series this thread knows, by row of the series table. */
   private readonly local: (SeriesBase | undefined)[] = [];
-  /** The CHANGES epoch of this thread's last full scan of the series table. */
+  /** The CHANGES epoch of this thread's last scan for new series. */
   private seenChanges = -1;
+  /** The creations this thread has looked at (-1: never; the first scan reads the whole table). */
+  private seenCreations = -1;
   private readonly staleAfterSeconds: number;
   /** Renders show created timestamps (`createdTimestamps`). */
   private readonly createdTimestamps: boolean;
@@ -431,7 +440,9 @@ export class Registry {
         throw new Error(`${what} buckets must be strictly increasing: ${bounds[i - 1]} then ${b}`);
       }
     });
-    if ((options.labelNames ?? []).includes("le" as L)) throw new Error(`${what} cannot have a label named "le"`);
+    if (Array.isArray(options.labelNames) && options.labelNames.includes("le" as L)) {
+      throw new Error(`${what} cannot have a label named "le"`);
+    }
     const family = this.register(
       "histogram",
       options,
@@ -456,13 +467,13 @@ export class Registry {
     }
     const maxAgeSeconds = options.maxAgeSeconds ?? 600;
     const ageBuckets = options.ageBuckets ?? 5;
-    if (!(maxAgeSeconds > 0 && maxAgeSeconds < Infinity)) {
+    if (typeof maxAgeSeconds !== "number" || !(maxAgeSeconds > 0 && maxAgeSeconds < Infinity)) {
       throw new Error(`${what} maxAgeSeconds must be a positive number, got ${maxAgeSeconds}`);
     }
     if (!Number.isInteger(ageBuckets) || ageBuckets < 1 || ageBuckets > 100) {
       throw new Error(`${what} ageBuckets must be an integer in [1, 100], got ${ageBuckets}`);
     }
-    if ((options.labelNames ?? []).includes("quantile" as L)) {
+    if (Array.isArray(options.labelNames) && options.labelNames.includes("quantile" as L)) {
       throw new Error(`${what} cannot have a label named "quantile"`);
     }
     const family = this.register("summary", options, {
@@ -1024,6 +1035,7 @@ export class Registry {
     f64[store.rowF64(id) + 1] = now;
     f64[store.rowF64(id) + 2] = now;
     store.setLive(id);
+    store.announceCreation(id);
     return id;
   }
 
@@ -1065,7 +1077,7 @@ export class Registry {
     const overflowCounter = this.overflowCounter;
     if (
       overflow && family.foldCounter === undefined && overflowCounter !== undefined &&
-      !family.name.startsWith("atomic_metrics_")
+      !family.name.startsWith("atomic_metrics_") && family.name.length <= MAX_LABEL_VALUE_LENGTH
     ) {
       // Folds are also counted in the self-metric, per metric.
       family.foldCounter = this.defineSeries(overflowCounter, [family.name]) as CounterSeries | undefined;
@@ -1083,18 +1095,31 @@ export class Registry {
     store.locked(() => {
       this.syncRemovals();
       this.seenChanges = Atomics.load(store.i32, CHANGES);
+      const created = Atomics.load(store.i32, CREATIONS);
       const table = store.table;
-      const high = store.tableHigh;
       const fresh: number[] = [];
-      for (let id = 0; id < high; id++) {
+      const consider = (id: number) => {
         const row = store.row(id);
         const state = table[row]!;
-        if ((state & 1) === 0) continue;
+        if ((state & 1) === 0) return;
         const known = this.local[id];
-        if (known !== undefined && known.generation === state >>> 1) continue;
-        if (this.byId[table[row + ROW_METRIC]!] === undefined) continue;
+        if (known !== undefined && known.generation === state >>> 1) return;
+        if (this.byId[table[row + ROW_METRIC]!] === undefined) return;
         fresh.push(id);
+      };
+      if (this.seenCreations < 0 || created - this.seenCreations > RING_SIZE) {
+        // First look, or too far behind the ring: read the whole table.
+        const high = store.tableHigh;
+        for (let id = 0; id < high; id++) consider(id);
+      } else {
+        // Only the rows created since: a render of a million series needs no table walk.
+        const seen = new Set<number>();
+        for (let seq = this.seenCreations; seq < created; seq++) {
+          const id = store.creationAt(seq);
+          if (!seen.has(id)) seen.add(id), consider(id);
+        }
       }
+      this.seenCreations = created;
       fresh.sort((a, b) => table[store.row(a) + ROW_BORN]! - table[store.row(b) + ROW_BORN]!);
       for (const id of fresh) {
         const row = store.row(id);

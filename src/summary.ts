@@ -53,7 +53,8 @@ export class SummarySeries extends SeriesBase {
    */
   observe(value: number): void {
     // typeof first: a string would pass the NaN test and be concatenated into the sum.
-    if (typeof value !== "number" || value !== value) checkObservation(`Summary "${this.family.name}"`, value);
+    // One comparison refuses NaN and negative values (OpenMetrics summaries cannot show those).
+    if (typeof value !== "number" || !(value >= 0)) (this.family as Summary).refuse(value);
     if (this.flags !== 0) this.beforeWrite();
     const family = this.family as Summary;
     const f64 = this.f64;
@@ -155,6 +156,16 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
     };
   }
 
+  /**
+   * @internal Throws the error for an observation a summary does not take: not a number, NaN,
+   * or negative (OpenMetrics cannot carry a negative summary value, and whether a summary's
+   * samples appear must not depend on its values).
+   */
+  refuse(value: unknown): never {
+    checkObservation(this.what, value);
+    throw new RangeError(`${this.what} observation must be >= 0, got ${value}: summaries take no negative values`);
+  }
+
   /** `"Summary"`. */
   get kind(): string {
     return "Summary";
@@ -189,9 +200,12 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
   observe(value: number): void;
   observe(labelsOrValue: Labels<L> | number, value?: number): void {
     if (typeof labelsOrValue === "object") {
-      if (typeof value !== "number" || value !== value) checkObservation(this.what, value);
+      if (typeof value !== "number" || !(value >= 0)) this.refuse(value);
       this.labels(labelsOrValue).observe(value as number);
-    } else this.unlabelled().observe(labelsOrValue);
+    } else {
+      if (typeof labelsOrValue !== "number" || !(labelsOrValue >= 0)) this.refuse(labelsOrValue);
+      this.unlabelled().observe(labelsOrValue);
+    }
   }
 
   /**

@@ -15,7 +15,7 @@
 export class SharedRender {
   private readonly source: ReadableStreamDefaultReader<Uint8Array>;
   private readonly chunks: (Uint8Array | undefined)[] = [];
-  private readonly positions = new Set<{ at: number }>();
+  private readonly positions = new Set<{ at: number; fail: (error: Error) => void }>();
   private reading: Promise<void> | undefined;
   private done = false;
   private failure: unknown;
@@ -23,14 +23,19 @@ export class SharedRender {
   /** Whether a new scrape may still join (its chunks from the first are all kept). */
   joinable = true;
   private readonly keepBytes: number;
-  private readonly onEnd: (error: unknown) => void;
+  private readonly onEnd: (error: unknown, abandoned: boolean) => void;
 
   /**
    * @param source The render's bytes (already compressed when the scrape asked for it).
    * @param keepBytes Bytes kept for joining scrapes before joining stops.
-   * @param onEnd Called once with the error the render failed with, or undefined.
+   * @param onEnd Called once when the render ended: with the error it failed with, or undefined;
+   * `abandoned` when every reader went away before the end.
    */
-  constructor(source: ReadableStream<Uint8Array>, keepBytes: number, onEnd: (error: unknown) => void) {
+  constructor(
+    source: ReadableStream<Uint8Array>,
+    keepBytes: number,
+    onEnd: (error: unknown, abandoned: boolean) => void,
+  ) {
     this.source = source.getReader();
     this.keepBytes = keepBytes;
     this.onEnd = onEnd;
@@ -38,9 +43,12 @@ export class SharedRender {
 
   /** A response body that reads this render from its first byte. */
   reader(): ReadableStream<Uint8Array> {
-    const position = { at: 0 };
+    const position = { at: 0, fail: (_error: Error) => {} };
     this.positions.add(position);
     return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        position.fail = (error) => controller.error(error);
+      },
       pull: async (controller) => {
         for (;;) {
           if (position.at < this.chunks.length) {
@@ -60,10 +68,12 @@ export class SharedRender {
       cancel: () => {
         this.positions.delete(position);
         this.trim();
-        // The last reader gone: nobody needs the rest.
+        // The last reader gone: nobody needs the rest, and the render is over.
         if (this.positions.size === 0 && !this.done) {
+          this.done = true;
           this.joinable = false;
           this.source.cancel().catch(() => {});
+          this.onEnd(undefined, true);
         }
       },
     }, { highWaterMark: 0 });
@@ -87,10 +97,11 @@ export class SharedRender {
   }
 
   private finish(error: unknown): void {
+    if (this.done) return;
     this.done = true;
     this.joinable = false;
     this.failure = error;
-    this.onEnd(error);
+    this.onEnd(error, false);
   }
 
   /** Lets go of the chunks every reader has passed, once no scrape can join any more. */
@@ -101,6 +112,18 @@ export class SharedRender {
     for (let i = lowest - 1; i >= 0 && this.chunks[i] !== undefined; i--) {
       this.held -= this.chunks[i]!.byteLength;
       this.chunks[i] = undefined;
+    }
+    // Readers far apart: the slowest would make the render hold everything between them. Past
+    // twice `keepBytes` it is cut off (its scrape fails and is retried), so memory stays bounded
+    // and a stalled client never stalls the others.
+    if (this.held > 2 * this.keepBytes && this.positions.size > 1) {
+      for (const position of this.positions) {
+        if (position.at === lowest) {
+          this.positions.delete(position);
+          position.fail(new Error("A scrape fell too far behind another reading the same render"));
+        }
+      }
+      this.trim();
     }
   }
 }

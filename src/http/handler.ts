@@ -483,11 +483,11 @@ export function metricsHandler(registry: MetricsSource, options: MetricsHandlerO
       if (encoding === "identity") return bytes;
       return bytes.pipeThrough(compressors[encoding]!(compressionLevel ?? (encoding === "zstd" ? 3 : 1)));
     });
-    const shared: SharedRender = new SharedRender(body, singleFlightBytes, (error) => {
+    const shared: SharedRender = new SharedRender(body, singleFlightBytes, (error, abandoned) => {
       if (error !== undefined) {
         metrics?.errors.inc();
         reportError(onError, error);
-      } else metrics?.duration.observe((performance.now() - started) / 1000);
+      } else if (!abandoned) metrics?.duration.observe((performance.now() - started) / 1000);
       for (const [key, value] of renders) if (value === shared) renders.delete(key);
     });
     return shared;

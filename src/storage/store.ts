@@ -66,7 +66,11 @@ const CREATED_F64 = 64;
 const RING = 1024;
 /** Entries in the removal ring; a thread further behind rescans what it uses. */
 export const RING_SIZE = 4096;
-const CONTROL_BYTES = (RING + 2 * RING_SIZE) * 4;
+/** Int32 index where the ring of recent creations starts: row ids. */
+const CREATION_RING = RING + 2 * RING_SIZE;
+/** Monotonic count of series created, the creations ring's head. */
+export const CREATIONS = 18;
+const CONTROL_BYTES = (RING + 3 * RING_SIZE) * 4;
 const VERSION = 3;
 
 /** How long a waiter lets one owner hold the registry lock before it takes the lock over. */
@@ -739,6 +743,18 @@ export class Store {
     this.i32[at] = id;
     this.i32[at + 1] = generation;
     Atomics.store(this.i32, REMOVALS, seq + 1);
+  }
+
+  /** Appends a creation to its ring, so renders find new rows without scanning the table. Under the lock. */
+  announceCreation(id: number): void {
+    const seq = this.i32[CREATIONS]!;
+    this.i32[CREATION_RING + (seq % RING_SIZE)] = id;
+    Atomics.store(this.i32, CREATIONS, seq + 1);
+  }
+
+  /** The row created as number `seq`. */
+  creationAt(seq: number): number {
+    return this.i32[CREATION_RING + (seq % RING_SIZE)]!;
   }
 
   /** The removal announced as number `seq`: [id, generation]. */
