@@ -567,6 +567,22 @@ export abstract class Family<S extends SeriesBase> {
   }
 
   /**
+   * A timer on this metric: labels in part at the start, the rest at the end; the end finds the
+   * series, measures the elapsed seconds, hands both to `record` and returns the seconds.
+   * @throws {Error} at the start on a label the metric does not have; at the end on a missing label.
+   */
+  protected timer(labels: unknown, record: (series: S, seconds: number) => void): (moreLabels?: unknown) => number {
+    const merge = this.timerLabels(labels);
+    const start = performance.now();
+    return (moreLabels?: unknown) => {
+      const series = this.labels(merge(moreLabels));
+      const seconds = (performance.now() - start) / 1000;
+      record(series, seconds);
+      return seconds;
+    };
+  }
+
+  /**
    * Checks the labels given when a timer starts (a part of the label set; the rest come when it
    * ends) and returns a function that merges both.
    * @throws {Error} on a label the metric does not have, or a malformed value.

@@ -260,14 +260,7 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
    * @throws {Error} at the start on a label the gauge does not have; at the end on a missing label.
    */
   startTimer(labels?: Partial<Labels<L>>): (moreLabels?: Partial<Labels<L>>) => number {
-    const merge = this.timerLabels(labels);
-    const start = performance.now();
-    return (moreLabels?: Partial<Labels<L>>) => {
-      const series = this.labels(merge(moreLabels) as Labels<L>);
-      const seconds = (performance.now() - start) / 1000;
-      series.set(seconds);
-      return seconds;
-    };
+    return this.timer(labels, (series, seconds) => series.set(seconds));
   }
 
   /**

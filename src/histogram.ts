@@ -411,14 +411,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
    * ```
    */
   startTimer(labels?: Partial<Labels<L>>): (moreLabels?: Partial<Labels<L>>) => number {
-    const merge = this.timerLabels(labels);
-    const start = performance.now();
-    return (moreLabels?: Partial<Labels<L>>) => {
-      const series = this.labels(merge(moreLabels) as Labels<L>);
-      const seconds = (performance.now() - start) / 1000;
-      series.observe(seconds);
-      return seconds;
-    };
+    return this.timer(labels, (series, seconds) => series.observe(seconds));
   }
 
   /**
