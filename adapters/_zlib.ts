@@ -48,7 +48,18 @@ function fromZlib(z: zlib.Gzip | zlib.Deflate): ReturnType<Compressor> {
       stop();
     },
     transform(chunk) {
-      return new Promise((resolve, reject) => z.write(chunk, (error) => (error ? reject(error) : resolve())));
+      // Hand the chunk over and go on rendering while zlib compresses it; wait only when zlib's
+      // buffer is full, so rendering and compressing overlap.
+      if (z.write(chunk)) return;
+      return new Promise<void>((resolve) => {
+        const go = () => {
+          z.off("drain", go);
+          z.off("close", go);
+          resolve();
+        };
+        z.on("drain", go);
+        z.on("close", go);
+      });
     },
     flush() {
       return new Promise((resolve, reject) => {

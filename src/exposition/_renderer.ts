@@ -30,6 +30,7 @@ import type { Histogram, HistogramSeries } from "../histogram.ts";
 import type { Summary, SummarySeries } from "../summary.ts";
 import { encodeLabels, escapeHelp, isLegacyLabelName, isLegacyMetricName, quoteName } from "../labels.ts";
 import { DEFAULT_ESCAPING, escapeLabelName, escapeMetricName, type EscapingScheme } from "./escaping.ts";
+import { ROW_TEXT, ROW_TEXT_LENGTH } from "../storage/store.ts";
 
 /** Bytes of one output chunk. */
 export const CHUNK_BYTES = 64 * 1024;
@@ -206,10 +207,13 @@ export class ByteRenderer {
     const bytes = this.bytes!;
     const om = this.om;
     if (bytes.labelNames === undefined || series.overflow) {
-      const text = family.store.labelText(series.id);
-      this.labelBytes = text.bytes;
-      this.labelAt = text.at;
-      this.labelLength = text.length;
+      // Read in place: no object per series (a render of a million series makes no garbage here).
+      const store = family.store;
+      const row = store.row(series.id);
+      const table = store.table;
+      this.labelBytes = store.labelStore;
+      this.labelAt = table[row + ROW_TEXT]!;
+      this.labelLength = table[row + ROW_TEXT_LENGTH]!;
     } else {
       // The stored text quotes some label names; this scraper asked for them escaped.
       this.labelBytes = utf8(encodeLabels(bytes.labelNames, series.labelValues));
@@ -333,6 +337,17 @@ export class ByteRenderer {
 
   /** Writes a sample value; integers without a string. */
   private value(v: number): void {
+    // Small integers (most counts) in int32 arithmetic: no double division, no string.
+    if ((v | 0) === v && v > 0) {
+      this.room(11);
+      const chunk = this.chunk;
+      let digits = 1;
+      for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
+      let at = this.pos + digits;
+      this.pos = at;
+      for (let x = v; x > 0; x = (x / 10) | 0) chunk[--at] = 0x30 + (x % 10);
+      return;
+    }
     if (Number.isInteger(v) && v >= 0 && v < 1e15 && !Object.is(v, -0)) {
       this.room(16);
       const chunk = this.chunk;
@@ -371,8 +386,16 @@ export class ByteRenderer {
 
   private copy(bytes: Uint8Array, at: number, length: number): void {
     this.room(length);
-    this.chunk.set(bytes.subarray(at, at + length), this.pos);
-    this.pos += length;
+    const chunk = this.chunk;
+    let pos = this.pos;
+    if (length <= 64) {
+      // A short label set byte by byte: cheaper than the view `set` needs.
+      for (let i = 0; i < length; i++) chunk[pos++] = bytes[at + i]!;
+      this.pos = pos;
+      return;
+    }
+    chunk.set(bytes.subarray(at, at + length), pos);
+    this.pos = pos + length;
   }
 
   private ascii(text: string): void {
@@ -409,8 +432,9 @@ export function renderToString(
 ): string {
   const renderer = new ByteRenderer(families, om, escaping, created);
   let out = "";
-  for (let chunks = renderer.next(Infinity); chunks !== undefined; chunks = renderer.next(Infinity)) {
-    for (const chunk of chunks) out += decoder.decode(chunk);
+  // A chunk at a time, decoded as it comes: no second copy of the whole exposition in bytes.
+  for (let chunks = renderer.next(CHUNK_BYTES); chunks !== undefined; chunks = renderer.next(CHUNK_BYTES)) {
+    for (const chunk of chunks) out += decoder.decode(chunk, { stream: true });
   }
-  return out;
+  return out + decoder.decode();
 }

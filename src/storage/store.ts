@@ -463,7 +463,9 @@ export class Store {
   /** Sum of one slot over every shard claimed so far. */
   sumShards(offset: number): number {
     let total = 0;
-    for (let t = this.threads - 1; t >= 0; t--) {
+    // A plain read of the thread count: renders call this per slot, and a thread that just
+    // attached has recorded nothing yet.
+    for (let t = this.i32[THREADS]! - 1; t >= 0; t--) {
       let view = this.shardViews[t];
       if (view === undefined || offset >= view.length) view = this.shard(t);
       if (offset < view.length) total += view[offset]!;
@@ -799,6 +801,11 @@ export class Store {
     const row = this.row(id);
     const table = this.table;
     return { bytes: this.labelBytes, at: table[row + ROW_TEXT]!, length: table[row + ROW_TEXT_LENGTH]! };
+  }
+
+  /** @internal The label store as bytes (where `labelText` points). */
+  get labelStore(): Uint8Array {
+    return this.labelBytes;
   }
 
   /** The label store as bytes. */

@@ -191,7 +191,7 @@ describe("Registry createdTimestamps", () => {
     registry.histogram({ name: "delta", help: "Delta", buckets: [-1, 0, 1] }).observe(-2);
     registry.histogram({ name: "native_seconds", help: "Native", native: {} }).observe(0.1);
     registry.summary({ name: "latency", help: "Latency", quantiles: [0.5] }).observe(1);
-    registry.summary({ name: "loss", help: "Loss", quantiles: [0.5] }).observe(-1);
+    registry.summary({ name: "loss", help: "Loss", quantiles: [0.5] }).observe(0);
     return registry;
   }
 
