@@ -211,6 +211,26 @@ try { // issue 14: a native histogram's bound observe() against a classic one's 
 } catch (e) {
   md += `\nThe native histogram benchmark failed to run: ${(e as Error).message.split("\n")[0]}\n`;
 }
+md += protobufSection();
 md += `\nThe whole run took ${((performance.now() - started) / 60_000).toFixed(1)} minutes.\n`;
 writeFileSync("bench/RESULTS.md", md);
 console.log(md);
+
+/** Issue 14: the protobuf exposition against the text formats, in one process (bench/protobuf_bench.ts). */
+function protobufSection(): string {
+  try {
+    const rows = run("bench/protobuf_bench.ts");
+    let out = "\n## Protobuf exposition against the text formats (`registry.render()`, one process, median of 7)\n\n";
+    out += "| registry | text 0.0.4 | OpenMetrics | protobuf | bytes, text → protobuf |\n|---|---|---|---|---|\n";
+    for (const r of rows) {
+      out +=
+        `| ${r.case} | ${r.text_ms} ms | ${r.openmetrics_ms} ms | ${r.protobuf_ms} ms | ${r.text_bytes} → ${r.protobuf_bytes} |\n`;
+    }
+    out +=
+      "\ncounters: 100k with 2 labels; mixed: 100k of counters, gauges and 10-bucket histograms; native: 10k native " +
+      "histograms of 20 observations each (the text formats show no native buckets, only `+Inf`, `_sum`, `_count`).\n";
+    return out;
+  } catch (e) {
+    return `\nThe protobuf benchmark failed to run: ${(e as Error).message.split("\n")[0]}\n`;
+  }
+}
