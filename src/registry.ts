@@ -600,7 +600,7 @@ export class Registry {
    */
   remove(name: string): boolean {
     return this.store.locked(() => {
-      this.sync();
+      this.syncRemovals(); // a call into the registry: catch up with removals too
       const family = this.byName.get(name);
       if (family === undefined || name.startsWith("atomic_metrics_")) return false;
       this.removeRows(family);
