@@ -26,7 +26,15 @@ export type { CounterOptions } from "./src/counter.ts";
 export type { Gauge, GaugeSeries } from "./src/gauge.ts";
 export type { GaugeOptions } from "./src/gauge.ts";
 export { DEFAULT_BUCKETS, exponentialBuckets, linearBuckets } from "./src/histogram.ts";
-export type { Histogram, HistogramOptions, HistogramSeries, HistogramValue } from "./src/histogram.ts";
+export type {
+  Histogram,
+  HistogramOptions,
+  HistogramSeries,
+  HistogramValue,
+  NativeDefinition,
+  NativeHistogramOptions,
+} from "./src/histogram.ts";
+export type { NativeBuckets } from "./src/storage/native_buckets.ts";
 export { DEFAULT_QUANTILES } from "./src/summary.ts";
 export type { Summary, SummaryOptions, SummarySeries } from "./src/summary.ts";
 export { OVERFLOW_LABEL } from "./src/_family.ts";

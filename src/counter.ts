@@ -134,6 +134,7 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
    * @throws {Error} on an unknown, missing, too long or malformed label.
    */
   inc(labels: Labels<L>, value?: number, exemplar?: Record<string, string>): void;
+  /** Adds to the series of a metric without labels: `inc()`, `inc(2.5)`, `inc(2.5, exemplar)`. */
   inc(value?: number, exemplar?: Record<string, string>): void;
   inc(
     labelsOrValue?: Labels<L> | number,

@@ -376,6 +376,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
    * @throws {Error} on an unknown, missing, too long or malformed label.
    */
   observe(labels: Labels<L>, value: number, exemplar?: Record<string, string>): void;
+  /** Records into the series of a histogram without labels: `observe(v)`, `observe(v, exemplar)`. */
   observe(value: number, exemplar?: Record<string, string>): void;
   observe(
     labelsOrValue: Labels<L> | number,

@@ -382,7 +382,8 @@ export class Registry {
    * the process alive) catches up every second. It holds the registry weakly.
    */
   private watchRemovals(): void {
-    if (this.watch !== undefined || typeof setInterval !== "function") return;
+    // Where there are no weak references (workerd) there are no threads either: nothing to watch.
+    if (this.watch !== undefined || typeof setInterval !== "function" || typeof WeakRef !== "function") return;
     const self = new WeakRef(this);
     const timer = setInterval(() => {
       const registry = self.deref();

@@ -197,6 +197,7 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
    * @throws {TypeError} for a value that is not a number; {RangeError} for NaN.
    */
   observe(labels: Labels<L>, value: number): void;
+  /** Records into the series of a summary without labels. */
   observe(value: number): void;
   observe(labelsOrValue: Labels<L> | number, value?: number): void {
     if (typeof labelsOrValue === "object") {
