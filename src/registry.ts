@@ -604,12 +604,14 @@ export class Registry {
       this.syncRemovals(); // a call into the registry: catch up with removals too
       const family = this.byName.get(name);
       if (family === undefined || name.startsWith("atomic_metrics_")) return false;
+      // Marked removed first: the rows freed from now on, and those on its free list, go to the
+      // orphan list, where any metric reuses the row (with new slots: sizes differ).
+      const words = this.metricWords(family);
+      words[1] = 1;
+      this.store.orphanRows(words);
       this.removeRows(family);
       // Its fold count in the self-metric goes with it.
       if (this.overflowCounter !== undefined) this.removeSeries(this.overflowCounter, [name]);
-      const words = this.metricWords(family);
-      words[1] = 1; // removed: its rows freed later go to the orphan list
-      // Ids on the metric's free list keep their slots; an orphan id gets new ones.
       this.store.appendMetrics([{ t: "x", id: family.id }]);
       this.sync();
       return true;

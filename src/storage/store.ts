@@ -691,6 +691,19 @@ export class Store {
     }
   }
 
+  /** Moves every row on a metric's free list (`words[0]`) to the orphan list. Under the lock. */
+  orphanRows(words: Int32Array): void {
+    const table = this.table;
+    while (words[0]! > 0) {
+      const id = words[0]! - 1;
+      const row = this.row(id);
+      words[0] = table[row + ROW_NEXT]!;
+      table[row + ROW_NEXT] = this.i32[ORPHAN_IDS]!;
+      table[row + ROW_METRIC] = -1;
+      this.i32[ORPHAN_IDS] = id + 1;
+    }
+  }
+
   /** Publishes a row as live (generation kept). Under the lock. */
   setLive(id: number): void {
     const at = this.row(id) + ROW_STATE;
