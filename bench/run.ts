@@ -22,6 +22,16 @@ function run(file: string, args: string[] = [], flags: string[] = [], cwd?: stri
 const started = performance.now();
 const load = () => loadavg()[0]!.toFixed(2);
 const met = (m: boolean | null | undefined) => (m === true ? "met" : m === false ? "**not met**" : "");
+/** The commit measured, and whether the working tree differed from it. */
+function revision(): string {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "mod.ts"], { encoding: "utf8" }).trim();
+    return dirty === "" ? `commit ${commit}` : `commit ${commit} with uncommitted changes in src/`;
+  } catch {
+    return "not a git checkout";
+  }
+}
 
 const fmtNs = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : `${ns.toFixed(1)} ns`);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${
@@ -125,7 +135,7 @@ md += `\n# The store: memory and speed (vs prom-client ${peerVersion("prom-clien
   peerVersion("@prometheus-io/client")
 })\n\n`;
 md +=
-  `Memory is measured in child processes, one library per process (RSS from /proc/self/status, heap after a full collection, and the registry's \`byteLength\`: its shared memory); figures are medians over the processes named, with the largest in brackets where the target is about every run. Speed is measured in one process with the libraries interleaved. 1-minute load average when the store benchmarks started: ${load()} on ${cpus().length} cores.\n`;
+  `Memory is measured in child processes, one library per process (RSS from /proc/self/status, heap after a full collection, and the registry's \`byteLength\`: its shared memory); figures are medians over the processes named, with the largest in brackets where the target is about every run. Speed is measured in one process with the libraries interleaved. 1-minute load average when the store benchmarks started: ${load()} on ${cpus().length} cores. Code measured: ${revision()}.\n`;
 try {
   interface Row {
     section: string;

@@ -82,7 +82,7 @@ export interface RegistryOptions {
    * Bytes each of the store's buffers may grow to. Only address space is reserved up front;
    * memory is taken as series are created. Past it, new label sets fold into the overflow series
    * (counted), as past `maxSeries`.
-   * @default 4 GiB
+   * @default 1 GiB
    */
   maxBytes?: number;
   /**
@@ -289,7 +289,7 @@ export class Registry {
       if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1024) {
         throw new RangeError(`Registry option maxThreads must be an integer in [1, 1024], got ${maxThreads}`);
       }
-      const maxBytes = options.maxBytes ?? 2 ** 32;
+      const maxBytes = options.maxBytes ?? 2 ** 30; // address space only, per buffer: a shared registry reserves about 22 GiB
       if (!Number.isInteger(maxBytes) || maxBytes < 2 ** 16 || maxBytes > 2 ** 40) {
         throw new RangeError(`Registry option maxBytes must be an integer in [64 KiB, 1 TiB], got ${maxBytes}`);
       }
