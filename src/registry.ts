@@ -683,7 +683,7 @@ export class Registry {
       }
     };
     for (const hook of this.hooks) run("beforeCollect", hook);
-    for (const family of [...this.byName.values()]) if (family.collectHook) run(family.name, family.collectHook);
+    for (const family of this.hookOrder()) run(family.name, family.collectHook!);
     if (pending.length === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = Symbol("late");
@@ -758,7 +758,7 @@ export class Registry {
     // Series first (expiry included), then the hooks, so self-metrics count what is shown.
     this.prepared();
     for (const hook of this.hooks) detach(hook());
-    for (const family of [...this.byName.values()]) if (family.collectHook) detach(family.collectHook());
+    for (const family of this.hookOrder()) detach(family.collectHook!());
     return this.sortedFamilies();
   }
 
@@ -768,6 +768,18 @@ export class Registry {
     this.scan();
     this.expire();
     return this.sortedFamilies();
+  }
+
+  /**
+   * The metrics with a collect hook, the registry's own last: a user's hook may make series,
+   * and `atomic_metrics_series` must count them in the same render.
+   */
+  private hookOrder(): AnyFamily[] {
+    const all = [...this.byName.values()].filter((family) => family.collectHook !== undefined);
+    return [
+      ...all.filter((f) => !f.name.startsWith("atomic_metrics_")),
+      ...all.filter((f) => f.name.startsWith("atomic_metrics_")),
+    ];
   }
 
   /** Families sorted by name (cached until a metric comes or goes). */

@@ -834,11 +834,12 @@ export class Model {
   /** Before a render or collect in a view: its beforeCollect hooks, then every metric's collect hook. */
   private runHooks(view: ViewModel): void {
     for (const metric of view.registryHooks) this.hookRecord(view, metric);
-    this.seriesAtSelfHook = this.seriesCount;
-    this.maxSeriesAtSelfHook = this.config.maxSeries;
     for (const metric of this.order) {
       if (!metric.removed && view.collectHooks.has(metric)) this.hookRecord(view, metric);
     }
+    // The registry's own hooks run last: atomic_metrics_series counts what the users' hooks made.
+    this.seriesAtSelfHook = this.seriesCount;
+    this.maxSeriesAtSelfHook = this.config.maxSeries;
   }
 
   private hookRecord(view: ViewModel, metric: MetricModel): void {
