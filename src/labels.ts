@@ -197,7 +197,9 @@ export function labelValuesOf(
       );
     }
   }
-  const values: string[] = [];
+  // Sized once: an array grown by push keeps a larger backing store for the life of the series.
+  const values: string[] = new Array(labelNames.length);
+  let at = 0;
   for (const name of labelNames) {
     const value = Object.hasOwn(record, name) ? record[name] : undefined;
     if (value === undefined) throw new Error(`${what} is missing label "${name}"`);
@@ -213,7 +215,7 @@ export function labelValuesOf(
       );
     }
     if (!isWellFormed(text)) throw new Error(`${what} label "${name}" is not well-formed Unicode (a lone surrogate)`);
-    values.push(text);
+    values[at++] = text;
   }
   return values;
 }
