@@ -19,6 +19,9 @@
 
 export { Registry, SELF_METRICS } from "./src/registry.ts";
 export type { Format, RegistryOptions, RenderOptions } from "./src/registry.ts";
+export { register } from "./src/default_registry.ts";
+export type { MergedRegistry } from "./src/merged_registry.ts";
+export type { MetricJSON, MetricValueJSON } from "./src/exposition/metrics_json.ts";
 // The metric classes are types only: metrics are made by a registry (`registry.counter()`),
 // which owns their memory; there is no metric without one.
 export type { Counter, CounterSeries } from "./src/counter.ts";
@@ -78,4 +81,5 @@ export { contentTypeWithNames, negotiateNames } from "./src/exposition/negotiate
 export { escapeLabelName, escapeMetricName, isEscapingScheme } from "./src/exposition/escaping.ts";
 export type { EscapingScheme } from "./src/exposition/escaping.ts";
 export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";
+export { PushgatewayError, pushToGateway, type PushToGatewayOptions } from "./src/push/pushgateway.ts";
 export type { Family, FamilyContext, SeriesBase } from "./src/_family.ts";

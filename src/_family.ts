@@ -105,31 +105,31 @@ const AN_ALIAS: SeriesBase[] = Object.freeze([]) as unknown as SeriesBase[];
 export class SeriesBase {
   /** Label values, in label-name order. */
   readonly labelValues: readonly string[];
-  /** @internal Row of the series table. */
+  /** @ignore @internal Row of the series table. */
   id: number;
-  /** @internal Generation of the row this series was made for. */
+  /** @ignore @internal Generation of the row this series was made for. */
   generation: number;
-  /** @internal Offset of the series' slots in every shard (this thread's: `f64[offset]`). */
+  /** @ignore @internal Offset of the series' slots in every shard (this thread's: `f64[offset]`). */
   offset: number;
-  /** @internal Index of the series' shared slots, or -1. */
+  /** @ignore @internal Index of the series' shared slots, or -1. */
   shared: number;
-  /** @internal This thread's shard. */
+  /** @ignore @internal This thread's shard. */
   f64: Float64Array;
   /**
-   * @internal 0 on the hot path; FOLDS for an overflow series, DEAD once removed. One
+   * @ignore @internal 0 on the hot path; FOLDS for an overflow series, DEAD once removed. One
    * field tested by every write, so the common case costs one compare.
    */
   flags: number;
-  /** @internal Folded observations counter slot (this thread's shard), -1 when not an overflow series. */
+  /** @ignore @internal Folded observations counter slot (this thread's shard), -1 when not an overflow series. */
   foldSlot: number;
-  /** Exemplar provider of the metric, if it opted in. */
+  /** @ignore @internal Exemplar provider of the metric, if it opted in. */
   readonly exemplarProvider: ExemplarProvider | undefined;
   /** The metric. */
   readonly family: Family<SeriesBase>;
-  /** @internal Other handles of the same series (revived ones), made dead with it. */
+  /** @ignore @internal Other handles of the same series (revived ones), made dead with it. */
   aliases: SeriesBase[] | undefined;
 
-  /** @internal Made by a family for each label set; use its `labels()`. */
+  /** @ignore @internal Made by a family for each label set; use its `labels()`. */
   constructor(family: Family<SeriesBase>, values: readonly string[], place: SeriesPlace, _overflow: boolean) {
     this.labelValues = values;
     this.id = place.id;
@@ -144,7 +144,7 @@ export class SeriesBase {
     this.aliases = undefined;
   }
 
-  /** The label set as the text formats write it (inside of the braces). */
+  /** @ignore @internal The label set as the text formats write it (inside of the braces). */
   get encoded(): string {
     return this.overflow ? OVERFLOW_TEXT : encodeLabels(this.family.labelNames, this.labelValues);
   }
@@ -168,7 +168,7 @@ export class SeriesBase {
   }
 
   /**
-   * @internal The uncommon part of a write, when `flags` is not 0: a removed series is found or
+   * @ignore @internal The uncommon part of a write, when `flags` is not 0: a removed series is found or
    * made again (from zero) and this handle points at it; an overflow series counts the fold.
    */
   beforeWrite(): void {
@@ -196,11 +196,11 @@ export class SeriesBase {
     }
   }
 
-  /** @internal Called after a revive; types that keep more per-series state copy it here. */
+  /** @ignore @internal Called after a revive; types that keep more per-series state copy it here. */
   revived(_live: SeriesBase | undefined): void {}
 
   /**
-   * @internal Points a handle of a removed metric at private scratch slots, so its writes go
+   * @ignore @internal Points a handle of a removed metric at private scratch slots, so its writes go
    * nowhere (and no series comes back in a metric that is no longer registered).
    */
   orphan(): void {
@@ -212,7 +212,7 @@ export class SeriesBase {
     this.revived(undefined);
   }
 
-  /** @internal Marks this handle and its aliases removed: their next write revives them. */
+  /** @ignore @internal Marks this handle and its aliases removed: their next write revives them. */
   markDead(): void {
     this.flags = DEAD | (this.flags & FOLDS);
     if (this.aliases === AN_ALIAS) return;
@@ -221,7 +221,7 @@ export class SeriesBase {
   }
 
   /**
-   * @internal Sum of one slot of this series over every thread's shard; 0 once removed
+   * @ignore @internal Sum of one slot of this series over every thread's shard; 0 once removed
    * (the values went with the series).
    */
   slotSum(slot: number): number {
@@ -246,9 +246,11 @@ export interface SeriesFactory {
   syncRemovals(): void;
   /** Counts an exemplar dropped (invalid, over the 128-character limit, or its provider threw). */
   exemplarDropped(): void;
+  /** The registry's default labels a metric shows: those it has no label of its own by. */
+  defaultLabelsOf(family: Family<SeriesBase>): readonly (readonly [string, string])[];
 }
 
-/** @internal What the registry hands every metric it builds. */
+/** @ignore @internal What the registry hands every metric it builds. */
 export interface FamilyContext {
   /** The definition as the journal keeps it. */
   readonly definition: MetricDefinition;
@@ -304,23 +306,23 @@ export abstract class Family<S extends SeriesBase> {
   readonly unit: string;
   /** The label names. */
   readonly labelNames: readonly string[];
-  /** @internal The definition as registered. */
+  /** @ignore @internal The definition as registered. */
   readonly definition: MetricDefinition;
-  /** Id of the metric, the same on every thread. */
+  /** @ignore @internal Id of the metric, the same on every thread. */
   readonly id: number;
-  /** @internal The store. */
+  /** @ignore @internal The store. */
   readonly store: Store;
-  /** Exemplar provider, if the metric opted in. */
+  /** @ignore @internal Exemplar provider, if the metric opted in. */
   readonly exemplars: ExemplarProvider | undefined;
-  /** @internal Series this thread knows, in creation order (the overflow series apart). */
+  /** @ignore @internal Series this thread knows, in creation order (the overflow series apart). */
   series: S[] = [];
-  /** @internal The overflow series (metrics with labels). */
+  /** @ignore @internal The overflow series (metrics with labels). */
   overflowSeries: S | undefined;
-  /** @internal The self-metric series counting this metric's folds. */
+  /** @ignore @internal The self-metric series counting this metric's folds. */
   foldCounter: { inc(): void } | undefined;
-  /** @internal Called before each render and collect. */
+  /** @ignore @internal Called before each render and collect. */
   collectHook: (() => void | Promise<void>) | undefined;
-  /** @internal Milliseconds without a change after which a series is removed; 0 for never. */
+  /** @ignore @internal Milliseconds without a change after which a series is removed; 0 for never. */
   staleAfterMs: number;
   private index: IndexNode<S> = new Map();
   private single: S | undefined;
@@ -328,7 +330,7 @@ export abstract class Family<S extends SeriesBase> {
   /** Removed series `series` still holds (taken out lazily, in one pass). */
   private dead = 0;
 
-  /** @internal Made by the registry; use `Registry.counter()` and its siblings. */
+  /** @ignore @internal Made by the registry; use `Registry.counter()` and its siblings. */
   constructor(context: FamilyContext) {
     if (context === null || typeof context !== "object" || context.factory === undefined) {
       throw new TypeError("Metrics are made by a registry: use registry.counter(), gauge(), histogram() or summary()");
@@ -349,14 +351,14 @@ export abstract class Family<S extends SeriesBase> {
   /** The type name used in messages, e.g. `Counter`. */
   abstract get kind(): string;
 
-  /** @internal Slots one series takes. */
+  /** @ignore @internal Slots one series takes. */
   abstract get size(): SeriesSize;
 
-  /** @internal Whether the metric was removed from its registry (`registry.remove()`): writes then go nowhere. */
+  /** @ignore @internal Whether the metric was removed from its registry (`registry.remove()`): writes then go nowhere. */
   removed = false;
   private orphaned: S | undefined;
 
-  /** @internal The handle every call on a removed metric gets: it records nowhere. */
+  /** @ignore @internal The handle every call on a removed metric gets: it records nowhere. */
   private orphanSeries(values: readonly string[]): S {
     if (this.orphaned === undefined) {
       const f64 = new Float64Array(this.size.shard + 1);
@@ -366,16 +368,16 @@ export abstract class Family<S extends SeriesBase> {
     return this.orphaned;
   }
 
-  /** @internal Makes the local object of a series. */
+  /** @ignore @internal Makes the local object of a series. */
   abstract makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): S;
 
   /**
-   * @internal A number that changes whenever anything is recorded into a series (from any
+   * @ignore @internal A number that changes whenever anything is recorded into a series (from any
    * thread): expiry removes a series whose fingerprint stayed the same for `staleAfterMs`.
    */
   abstract fingerprint(series: S): number;
 
-  /** @internal Adds a series this thread now knows (made here, found, or read from the table). */
+  /** @ignore @internal Adds a series this thread now knows (made here, found, or read from the table). */
   adopt(series: S, overflow: boolean): void {
     if (overflow) {
       // Not in the label index: a user's label values never reach the overflow series.
@@ -397,7 +399,7 @@ export abstract class Family<S extends SeriesBase> {
     node.set(values[values.length - 1]!, series);
   }
 
-  /** @internal Forgets a removed series: out of the label index and, lazily, of `series`. */
+  /** @ignore @internal Forgets a removed series: out of the label index and, lazily, of `series`. */
   forget(series: S): void {
     series.markDead();
     if (this.overflowSeries === series) {
@@ -464,7 +466,7 @@ export abstract class Family<S extends SeriesBase> {
     return node as S;
   }
 
-  /** The series of a metric without labels. */
+  /** @ignore @internal The series of a metric without labels. */
   unlabelled(): S {
     const store = this.store;
     if (store.i32[REMOVALS] !== store.seenRemovals) this.factory.syncRemovals();
@@ -473,7 +475,7 @@ export abstract class Family<S extends SeriesBase> {
     return this.slowLabels({});
   }
 
-  /** @internal The series of label values this thread knows of (overflow excluded), or undefined. */
+  /** @ignore @internal The series of label values this thread knows of (overflow excluded), or undefined. */
   find(values: readonly string[]): S | undefined {
     if (values.length === 0) return this.single;
     let node: IndexNode<S> | S | undefined = this.index;
@@ -502,14 +504,14 @@ export abstract class Family<S extends SeriesBase> {
     return series;
   }
 
-  /** @internal The live series for a handle whose series was removed: found or made again. */
+  /** @ignore @internal The live series for a handle whose series was removed: found or made again. */
   revive(values: readonly string[], overflow: boolean): S {
     if (overflow) return this.overflowSeries ?? this.factory.overflowOf(this) as S ?? this.seriesOf(values);
     return this.seriesOf(values);
   }
 
   /**
-   * The series of a label set if any thread made it, creating none (for reads such as `get()`).
+   * @ignore @internal The series of a label set if any thread made it, creating none (for reads such as `get()`).
    * @throws {Error} on an unknown, missing or malformed label, as `labels()` does.
    */
   existing(labels: unknown): S | undefined {
@@ -567,7 +569,7 @@ export abstract class Family<S extends SeriesBase> {
   }
 
   /**
-   * A timer on this metric: labels in part at the start, the rest at the end; the end finds the
+   * @ignore @internal A timer on this metric: labels in part at the start, the rest at the end; the end finds the
    * series, measures the elapsed seconds, hands both to `record` and returns the seconds.
    * @throws {Error} at the start on a label the metric does not have; at the end on a missing label.
    */
@@ -583,7 +585,7 @@ export abstract class Family<S extends SeriesBase> {
   }
 
   /**
-   * Checks the labels given when a timer starts (a part of the label set; the rest come when it
+   * @ignore @internal Checks the labels given when a timer starts (a part of the label set; the rest come when it
    * ends) and returns a function that merges both.
    * @throws {Error} on a label the metric does not have, or a malformed value.
    */
@@ -609,7 +611,7 @@ export abstract class Family<S extends SeriesBase> {
   }
 
   /**
-   * The stored form of an exemplar (given, or from the provider), or undefined. Never throws:
+   * @ignore @internal The stored form of an exemplar (given, or from the provider), or undefined. Never throws:
    * it runs after the value was recorded, so an invalid exemplar or a provider that throws
    * drops the exemplar and counts it instead of failing a call whose retry would double-count.
    */
@@ -627,7 +629,15 @@ export abstract class Family<S extends SeriesBase> {
     return undefined;
   }
 
-  /** The series to show: all, then the overflow series once something folded into it. */
+  /**
+   * @ignore @internal The registry's default labels this metric shows, before its own: every one it
+   * has no label of its own by (its own label wins, as in prom-client).
+   */
+  defaultLabels(): readonly (readonly [string, string])[] {
+    return this.factory.defaultLabelsOf(this);
+  }
+
+  /** @ignore @internal The series to show: all, then the overflow series once something folded into it. */
   visibleSeries(): readonly S[] {
     if (this.dead > 0) this.compact();
     const overflow = this.overflowSeries;
@@ -640,7 +650,7 @@ export abstract class Family<S extends SeriesBase> {
     this.dead = 0;
   }
 
-  /** Observations folded into the overflow series (all threads). */
+  /** @ignore @internal Observations folded into the overflow series (all threads). */
   foldedObservations(): number {
     const overflow = this.overflowSeries;
     if (overflow === undefined || overflow.foldSlot < 0) return 0;

@@ -23,16 +23,20 @@ import {
   encodeLabels,
   isValidLabelName,
   isValidMetricName,
+  isWellFormed,
   MAX_LABEL_VALUE_LENGTH,
   type NameValidation,
 } from "./labels.ts";
 import { DEFAULT_ESCAPING, escapeLabelName, type EscapingScheme, isEscapingScheme } from "./exposition/escaping.ts";
 import { DEFAULT_QUANTILES, Summary, type SummaryOptions } from "./summary.ts";
-import { ByteRenderer, CHUNK_BYTES, renderToString } from "./exposition/_renderer.ts";
-import { ProtobufRenderer, renderProtobuf } from "./exposition/protobuf.ts";
-import { nextTask } from "./_tasks.ts";
+import { renderToString } from "./exposition/_renderer.ts";
+import { renderProtobuf } from "./exposition/protobuf.ts";
+import { streamFamilies } from "./exposition/stream.ts";
 import { unrefTimer } from "./otel/_runtime.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
+import { type MetricJSON, metricsAsJSON } from "./exposition/metrics_json.ts";
+import { MergedRegistry } from "./merged_registry.ts";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./exposition/negotiate.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./exposition/snapshot.ts";
 import {
   CHANGES,
@@ -104,6 +108,22 @@ export interface RegistryOptions {
    * @default false
    */
   createdTimestamps?: boolean;
+  /**
+   * Labels every series of every metric shows (e.g. `{ service: "api", region: "eu" }`), written
+   * before its own labels. A metric with a label of the same name shows its own value instead, as
+   * in prom-client. Set once for the registry (threads that attach take them); see also
+   * `setDefaultLabels()`.
+   * @default {}
+   */
+  defaultLabels?: Record<string, string>;
+  /**
+   * Prepended to the name of every metric registered from now on (`"myapp_"` makes
+   * `requests_total` into `myapp_requests_total`), except the registry's own `atomic_metrics_*`
+   * metrics. The prefixed name is the metric's name everywhere (`get()`, `remove()`, renders).
+   * Threads that attach take it.
+   * @default ""
+   */
+  prefix?: string;
 }
 
 /** Options of `Registry.render()`. */
@@ -118,8 +138,8 @@ export interface RenderOptions {
   escaping?: EscapingScheme;
 }
 
-/** Reads a render's escaping option, or throws naming the method. */
-function escapingOf(method: string, escaping: unknown): EscapingScheme {
+/** @internal Reads a render's escaping option, or throws naming the method. */
+export function escapingOf(method: string, escaping: unknown): EscapingScheme {
   if (escaping === undefined) return DEFAULT_ESCAPING;
   if (!isEscapingScheme(escaping)) {
     throw new RangeError(
@@ -142,6 +162,8 @@ export type Format = "prometheus" | "openmetrics" | "protobuf";
 interface NamedLayout extends StoreLayout {
   names?: NameValidation;
   createdTimestamps?: boolean;
+  defaultLabels?: [string, string][];
+  prefix?: string;
 }
 
 /** Names of the self-metrics. */
@@ -202,6 +224,42 @@ function checkOptions(type: MetricType, options: unknown): void {
   }
 }
 
+/**
+ * Checks default labels (names valid and not reserved, values strings within the label-length
+ * limit) and returns them as pairs, or throws naming `what` and the label.
+ */
+function checkDefaultLabels(what: string, labels: unknown, names: NameValidation): [string, string][] {
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    throw new TypeError(`${what} must be an object of label names to values`);
+  }
+  const pairs: [string, string][] = [];
+  for (const name of Object.keys(labels)) {
+    const value = (labels as Record<string, unknown>)[name];
+    if (!isValidLabelName(name, names) || name === "le" || name === "quantile" || name === OVERFLOW_LABEL) {
+      throw new Error(
+        `${what} has label name ${JSON.stringify(name)}, which is not valid or is reserved ` +
+          `(names match [a-zA-Z_][a-zA-Z0-9_]*, do not start with "__", and are not "le", "quantile" or "${OVERFLOW_LABEL}")`,
+      );
+    }
+    if (typeof value !== "string" || !isWellFormed(value)) {
+      throw new TypeError(
+        `${what} label ${JSON.stringify(name)} must be a string of well-formed Unicode, got ${
+          typeof value === "string" ? "one with a lone surrogate" : typeof value
+        }`,
+      );
+    }
+    if (value.length > MAX_LABEL_VALUE_LENGTH) {
+      throw new RangeError(
+        `${what} label ${
+          JSON.stringify(name)
+        } is ${value.length} code units long; the limit is ${MAX_LABEL_VALUE_LENGTH}`,
+      );
+    }
+    pairs.push([name, value]);
+  }
+  return pairs;
+}
+
 function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
@@ -246,6 +304,14 @@ export class Registry {
   /** Which names the registry accepts (all threads alike: it travels in the store's layout). */
   private readonly names: NameValidation;
   private readonly hooks: (() => void | Promise<void>)[] = [];
+  /** The default labels, in the order given. */
+  private defaults: [string, string][] = [];
+  /** The default labels each metric shows (its own label names left out), by metric. */
+  private readonly defaultsByFamily = new WeakMap<AnyFamily, readonly (readonly [string, string])[]>();
+  /** Prepended to every metric name but the self-metrics'. */
+  private readonly prefix: string;
+  /** What `metrics()` renders and `contentType` says. */
+  private exposition: "prometheus" | "openmetrics" = "prometheus";
   private overflowCounter: Counter<"metric"> | undefined;
   private droppedExemplars: Counter | undefined;
   private detached = false;
@@ -278,9 +344,22 @@ export class Registry {
     }
     if (attachTo !== undefined) {
       this.store = Store.attach(attachTo);
-      this.names = (this.store.layout as NamedLayout).names === "utf8" ? "utf8" : "legacy";
+      const layout = this.store.layout as NamedLayout;
+      this.names = layout.names === "utf8" ? "utf8" : "legacy";
+      this.prefix = layout.prefix ?? "";
+      this.defaults = layout.defaultLabels ?? [];
     } else {
       this.names = names;
+      const prefix = options.prefix ?? "";
+      if (typeof prefix !== "string" || (prefix !== "" && !isValidMetricName(prefix, names))) {
+        throw new RangeError(
+          `Registry option prefix must be the start of a valid metric name${
+            names === "legacy" ? " ([a-zA-Z_:][a-zA-Z0-9_:]*)" : ""
+          }, got ${JSON.stringify(prefix)}`,
+        );
+      }
+      this.prefix = prefix;
+      this.defaults = checkDefaultLabels("Registry option defaultLabels", options.defaultLabels ?? {}, names);
       const maxSeries = options.maxSeries ?? 10_000;
       const maxThreads = options.maxThreads ?? 16;
       if (!Number.isInteger(maxSeries) || maxSeries < 1 || maxSeries >= 2 ** 31) {
@@ -300,6 +379,8 @@ export class Registry {
         journalBytes: Math.min(maxBytes, 2 ** 28),
         names,
         createdTimestamps: this.createdTimestamps,
+        defaultLabels: this.defaults,
+        prefix,
       };
       this.store = Store.create(layout);
     }
@@ -425,7 +506,7 @@ export class Registry {
    */
   histogram<L extends string = never>(options: HistogramOptions<L>): Histogram<L> {
     checkOptions("histogram", options);
-    const what = `Histogram "${options.name}"`;
+    const what = `Histogram "${this.prefixed(options.name)}"`;
     const native = options.native === undefined ? undefined : nativeDefinition(what, options.native);
     // A native histogram has no classic buckets unless given some (only +Inf), as in client_golang.
     const buckets = options.buckets ?? (native === undefined ? DEFAULT_BUCKETS : []);
@@ -459,7 +540,7 @@ export class Registry {
    */
   summary<L extends string = never>(options: SummaryOptions<L>): Summary<L> {
     checkOptions("summary", options);
-    const what = `Summary "${options.name}"`;
+    const what = `Summary "${this.prefixed(options.name)}"`;
     const quantiles = options.quantiles ?? DEFAULT_QUANTILES;
     for (const q of quantiles) {
       if (typeof q !== "number" || !(q >= 0 && q <= 1)) {
@@ -513,6 +594,183 @@ export class Registry {
   get(name: string): Counter | Gauge | Histogram | Summary | undefined {
     this.syncRemovals();
     return this.byName.get(name) as Counter | Gauge | Histogram | Summary | undefined;
+  }
+
+  /**
+   * A registered metric by name, as prom-client's `getSingleMetric()` finds it: the full name,
+   * or the name without the registry's `prefix`.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry({ prefix: "app_" });
+   * registry.counter({ name: "jobs_total", help: "Jobs" }).inc();
+   * if (registry.getSingleMetric("jobs_total") !== registry.getSingleMetric("app_jobs_total")) throw new Error();
+   * if (registry.getSingleMetric("jobs_total")?.name !== "app_jobs_total") throw new Error();
+   * ```
+   */
+  getSingleMetric(name: string): Counter | Gauge | Histogram | Summary | undefined {
+    return this.get(name) ?? (this.prefix === "" ? undefined : this.get(this.prefix + name));
+  }
+
+  /**
+   * Sets the labels every series shows, replacing the ones given before (prom-client's
+   * `register.setDefaultLabels()`). Renders from now on show them, on this thread and on threads
+   * that attach later (threads attached before keep the labels they attached with). A metric
+   * with a label of the same name shows its own value instead.
+   * @param labels Label names to values: names valid and not `le` or `quantile`, values strings
+   * of at most 1,024 code units.
+   * @throws {Error} naming the label when a name or value is not valid; nothing changes then.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry({ selfMetrics: false });
+   * registry.counter({ name: "jobs_total", help: "Jobs" }).inc();
+   * registry.setDefaultLabels({ service: "api" });
+   * if (!registry.render().includes('jobs_total{service="api"} 1')) throw new Error();
+   * ```
+   */
+  setDefaultLabels(labels: Record<string, string>): void {
+    const pairs = checkDefaultLabels("Registry.setDefaultLabels() argument", labels, this.names);
+    this.defaults = pairs;
+    (this.store.layout as NamedLayout).defaultLabels = pairs;
+    this.defaultsVersion++;
+  }
+  private defaultsVersion = 0;
+
+  /** @internal The default labels a metric shows: the registry's, less those it has a label by. */
+  defaultLabelsOf(family: AnyFamily): readonly (readonly [string, string])[] {
+    if (this.defaults.length === 0) return this.defaults;
+    const cached = this.defaultsByFamily.get(family);
+    if (cached !== undefined && (cached as { version?: number }).version === this.defaultsVersion) return cached;
+    const own = family.labelNames;
+    const pairs = this.defaults.filter(([name]) => !own.includes(name));
+    (pairs as { version?: number }).version = this.defaultsVersion;
+    this.defaultsByFamily.set(family, pairs);
+    return pairs;
+  }
+
+  /** The name a metric registered as `name` takes: prefixed, unless it is a self-metric. */
+  private prefixed<T>(name: T): T {
+    if (this.prefix === "" || typeof name !== "string" || name.startsWith("atomic_metrics_")) return name;
+    return (this.prefix + name) as T;
+  }
+
+  /**
+   * The Content-Type of what `metrics()` returns: the Prometheus text format 0.0.4
+   * (`Registry.PROMETHEUS_CONTENT_TYPE`) unless `setContentType()` chose OpenMetrics.
+   */
+  get contentType(): string {
+    return this.exposition === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
+  }
+
+  /**
+   * Chooses what `metrics()` returns, as prom-client's `setContentType()` does.
+   * @param contentType `Registry.PROMETHEUS_CONTENT_TYPE` or `Registry.OPENMETRICS_CONTENT_TYPE`.
+   * @throws {RangeError} for any other value.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+   * if (!(await registry.metrics()).endsWith("# EOF\n")) throw new Error();
+   * ```
+   */
+  setContentType(contentType: string): void {
+    if (contentType === PROMETHEUS_CONTENT_TYPE) this.exposition = "prometheus";
+    else if (contentType === OPENMETRICS_CONTENT_TYPE) this.exposition = "openmetrics";
+    else {
+      throw new RangeError(
+        `Registry.setContentType() takes Registry.PROMETHEUS_CONTENT_TYPE or Registry.OPENMETRICS_CONTENT_TYPE, got ${
+          JSON.stringify(contentType)
+        }`,
+      );
+    }
+  }
+
+  /** The Content-Type of the Prometheus text format 0.0.4. */
+  static readonly PROMETHEUS_CONTENT_TYPE: string = PROMETHEUS_CONTENT_TYPE;
+  /** The Content-Type of OpenMetrics 1.0.0 text. */
+  static readonly OPENMETRICS_CONTENT_TYPE: string = OPENMETRICS_CONTENT_TYPE;
+
+  /**
+   * The exposition as prom-client's `register.metrics()` returns it: runs the collect hooks
+   * (awaiting async ones, as `collectAsync()` does), then renders the format `contentType` names.
+   * For an HTTP endpoint prefer `metricsHandler()` or `serve()`: they stream.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry();
+   * registry.gauge({ name: "depth", help: "Depth", collect: async (g) => g.set(await Promise.resolve(4)) });
+   * if (!(await registry.metrics()).includes("depth 4")) throw new Error();
+   * if (registry.contentType !== "text/plain; version=0.0.4; charset=utf-8") throw new Error();
+   * ```
+   */
+  async metrics(): Promise<string> {
+    await this.collectAsync();
+    return renderToString(this.prepared(), this.exposition === "openmetrics", DEFAULT_ESCAPING, this.createdTimestamps);
+  }
+
+  /**
+   * Every metric as prom-client's `getMetricsAsJSON()` returns it, after the collect hooks:
+   * `{ name, help, type, aggregator, values: [{ labels, value, metricName? }] }`, histograms as
+   * `_bucket` values (`le` a number, or `"+Inf"`), `_sum` and `_count`; summaries as quantile
+   * values, `_sum` and `_count`. Default labels are in each value's labels.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const registry = new Registry({ selfMetrics: false, defaultLabels: { app: "a" } });
+   * registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["queue"] }).inc({ queue: "q" }, 2);
+   * const [jobs] = await registry.getMetricsAsJSON();
+   * if (jobs?.type !== "counter" || jobs.values[0]?.value !== 2 || jobs.values[0]?.labels.app !== "a") throw new Error();
+   * ```
+   */
+  async getMetricsAsJSON(): Promise<MetricJSON[]> {
+    await this.collectAsync();
+    return metricsAsJSON(collectSnapshots(this.prepared()));
+  }
+
+  /**
+   * Puts registries of different metrics together, as prom-client's `Registry.merge()`: the
+   * result renders, streams, collects and serves (`metricsHandler()`, `serve()`) all their
+   * metrics as one exposition. The self-metrics (`atomic_metrics_*`) shown are the first
+   * registry's. A metric name in two of them is refused (now, or when rendered if it was
+   * registered later).
+   * @param registries Two or more registries (one is allowed).
+   * @throws {Error} when a metric name is in two registries, or an argument is not a Registry.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "../mod.ts";
+   * const a = new Registry();
+   * const b = new Registry({ defaultLabels: { part: "b" } });
+   * a.counter({ name: "a_total", help: "A" }).inc();
+   * b.counter({ name: "b_total", help: "B" }).inc();
+   * const text = await Registry.merge([a, b]).metrics();
+   * if (!text.includes("a_total 1") || !text.includes('b_total{part="b"} 1')) throw new Error(text);
+   * ```
+   */
+  static merge(registries: readonly Registry[]): MergedRegistry {
+    return new MergedRegistry(registries);
+  }
+
+  /** @internal The families to render, sorted, after running the collect hooks synchronously. */
+  hookedFamilies(): AnyFamily[] {
+    return this.families();
+  }
+
+  /** @internal The families to render, sorted; no hooks run (after `collectAsync()`). */
+  preparedFamilies(): AnyFamily[] {
+    return this.prepared();
+  }
+
+  /** @internal Whether renders show created timestamps. */
+  get showsCreated(): boolean {
+    return this.createdTimestamps;
   }
 
   /** Number of live series (all metrics, all threads; overflow and self-metric series apart). */
@@ -734,23 +992,8 @@ export class Registry {
     format: Format = "prometheus",
     options: { sliceMs?: number } & RenderOptions = {},
   ): ReadableStream<Uint8Array> {
-    const sliceMs = options.sliceMs ?? 2;
     const escaping = escapingOf("stream", options.escaping);
-    const created = this.createdTimestamps;
-    const renderer = format === "protobuf"
-      ? new ProtobufRenderer(this.prepared(), { escaping, created })
-      : new ByteRenderer(this.prepared(), format === "openmetrics", escaping, created);
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const started = performance.now();
-        do {
-          const chunks = renderer.next(CHUNK_BYTES);
-          if (chunks === undefined) return controller.close();
-          for (const chunk of chunks) controller.enqueue(chunk);
-        } while (performance.now() - started < sliceMs);
-        await nextTask();
-      },
-    }, { highWaterMark: 0 });
+    return streamFamilies(this.prepared(), format, escaping, this.createdTimestamps, options.sliceMs ?? 2);
   }
 
   /** Families sorted by name, after syncing other threads' definitions and series, running hooks, expiring. */
@@ -1198,7 +1441,8 @@ export class Registry {
     const kind = type[0]!.toUpperCase() + type.slice(1);
     if (this.detached) throw new Error(`Registry.${type}() was called after detach()`);
     checkOptions(type, options);
-    const { name, help } = options;
+    const { help } = options;
+    const name = this.prefixed(options.name);
     if (options.labelNames !== undefined && !Array.isArray(options.labelNames)) {
       throw new TypeError(`${kind} ${JSON.stringify(String(name))} labelNames must be an array of strings`);
     }

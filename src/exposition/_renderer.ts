@@ -60,6 +60,8 @@ interface FamilyBytes {
   extras: Uint8Array[];
   /** The sample names are quoted and go inside the braces (`{"a.b",x="y"}`). */
   inside: boolean;
+  /** The registry's default labels, as label text (`a="x",b="y"`), or empty. */
+  defaults: Uint8Array;
   /** Escaped label names, when the stored label text has quoted ones a scraper cannot read. */
   labelNames: readonly string[] | undefined;
   /** `<name>_created`, for OpenMetrics with created timestamps. */
@@ -188,8 +190,13 @@ export class ByteRenderer {
       extras = (family as unknown as Summary).quantileList.map((q) => 'quantile="' + formatValue(q) + '"');
     }
     const labelNames = family.labelNames;
+    const defaults = family.defaultLabels();
+    const defaultNames = defaults.map(([label]) =>
+      escaping === "allow-utf-8" || isLegacyLabelName(label) ? label : escapeLabelName(label, escaping)
+    );
     return {
       head: utf8(head),
+      defaults: defaults.length === 0 ? NO_BYTES : utf8(encodeLabels(defaultNames, defaults.map(([, v]) => v))),
       sample: utf8(written(type === "counter" && om ? familyName + "_total" : name)),
       bucket: utf8(written(name + "_bucket")),
       sum: utf8(written(name + "_sum")),
@@ -286,32 +293,35 @@ export class ByteRenderer {
     }
   }
 
-  /** `name{labels,extra} ` or `name{extra} ` or `name `; a quoted name: `{"name",labels,extra} `. */
+  /**
+   * `name{defaults,labels,extra} ` (each part only when there is one; no braces when none);
+   * a quoted name: `{"name",defaults,labels,extra} `.
+   */
   private sampleStart(name: Uint8Array, extra: Uint8Array | undefined): void {
-    if (this.bytes!.inside) return this.quotedSampleStart(name, extra);
-    this.write(name);
+    const inside = this.bytes!.inside;
+    const defaults = this.bytes!.defaults;
     const length = this.labelLength;
-    if (length > 0 || extra !== undefined) {
+    let first = !inside;
+    if (inside) {
       this.byte(OPEN);
-      if (length > 0) this.copy(this.labelBytes, this.labelAt, length);
-      if (extra !== undefined) {
-        if (length > 0) this.byte(COMMA);
-        this.write(extra);
-      }
-      this.byte(CLOSE);
+      this.write(name);
+    } else {
+      this.write(name);
+      if (defaults.length === 0 && length === 0 && extra === undefined) return this.byte(SPACE);
+      this.byte(OPEN);
     }
-    this.byte(SPACE);
-  }
-
-  private quotedSampleStart(name: Uint8Array, extra: Uint8Array | undefined): void {
-    this.byte(OPEN);
-    this.write(name);
-    if (this.labelLength > 0) {
-      this.byte(COMMA);
-      this.copy(this.labelBytes, this.labelAt, this.labelLength);
+    if (defaults.length > 0) {
+      if (!first) this.byte(COMMA);
+      this.write(defaults);
+      first = false;
+    }
+    if (length > 0) {
+      if (!first) this.byte(COMMA);
+      this.copy(this.labelBytes, this.labelAt, length);
+      first = false;
     }
     if (extra !== undefined) {
-      this.byte(COMMA);
+      if (!first) this.byte(COMMA);
       this.write(extra);
     }
     this.byte(CLOSE);

@@ -93,6 +93,8 @@ interface FamilyInfo {
   labelNames: Uint8Array[];
   /** The overflow series' one label name, as `labelNames` holds them. */
   overflowName: Uint8Array;
+  /** The registry's default labels, as `Metric.label` fields, or empty. */
+  defaults: Uint8Array;
 }
 
 /**
@@ -385,10 +387,19 @@ export class ProtobufRenderer {
       if (family.unit !== "") out.string(FAMILY_UNIT, family.unit);
     });
     const nameField = (name: string): Uint8Array => bytesOf((out) => out.string(PAIR_NAME, name));
+    const defaults = family.defaultLabels();
     return {
       head,
       labelNames: family.labelNames.map((name) => nameField(escapeLabelName(name, escaping))),
       overflowName: nameField(OVERFLOW_LABEL),
+      defaults: bytesOf((out) => {
+        for (const [name, value] of defaults) {
+          const at = out.begin(METRIC_LABEL);
+          out.write(nameField(escapeLabelName(name, escaping)));
+          out.string(PAIR_VALUE, value);
+          out.end(at);
+        }
+      }),
     };
   }
 
@@ -407,6 +418,7 @@ export class ProtobufRenderer {
     const out = this.pending;
     const info = this.info!;
     const metric = out.begin(FAMILY_METRIC);
+    if (info.defaults.length > 0) out.write(info.defaults);
     if (series.overflow) {
       const at = out.begin(METRIC_LABEL);
       out.write(info.overflowName);

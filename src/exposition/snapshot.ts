@@ -47,7 +47,7 @@ export interface MetricSnapshot {
   type: MetricType;
   /** Unit, or "". */
   unit: string;
-  /** Label names. */
+  /** Label names (the registry's default labels are not among them, but are in each series' labels). */
   labelNames: readonly string[];
   /** The series (an unused overflow series is left out). */
   series: SeriesSnapshot[];
@@ -58,8 +58,10 @@ export function collectSnapshots(families: readonly Family<SeriesBase>[]): Metri
   return families.map((family) => {
     const type = family.definition.type;
     const series: SeriesSnapshot[] = [];
+    const defaults = family.defaultLabels();
     for (const s of family.visibleSeries()) {
       const labels: Record<string, string> = {};
+      for (const [name, value] of defaults) labels[name] = value;
       // The overflow series carries its one marker label, as in the text formats.
       if (s.overflow) labels[OVERFLOW_LABEL] = "true";
       else family.labelNames.forEach((n, i) => (labels[n] = s.labelValues[i]!));

@@ -1,0 +1,40 @@
+/**
+ * The exposition as a stream of bytes, rendered a slice at a time so the event loop runs
+ * between slices and the bytes in flight stay bounded.
+ *
+ * @module
+ */
+
+import type { Family, SeriesBase } from "../_family.ts";
+import { nextTask } from "../_tasks.ts";
+import type { Format } from "../registry.ts";
+import { ByteRenderer, CHUNK_BYTES } from "./_renderer.ts";
+import type { EscapingScheme } from "./escaping.ts";
+import { ProtobufRenderer } from "./protobuf.ts";
+
+/**
+ * @internal Streams `families` in `format`: after each slice (about `sliceMs` of work) it waits
+ * for the next task, and it renders only as fast as it is read (`highWaterMark: 0`).
+ */
+export function streamFamilies(
+  families: readonly Family<SeriesBase>[],
+  format: Format,
+  escaping: EscapingScheme,
+  created: boolean,
+  sliceMs: number,
+): ReadableStream<Uint8Array> {
+  const renderer = format === "protobuf"
+    ? new ProtobufRenderer(families, { escaping, created })
+    : new ByteRenderer(families, format === "openmetrics", escaping, created);
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const started = performance.now();
+      do {
+        const chunks = renderer.next(CHUNK_BYTES);
+        if (chunks === undefined) return controller.close();
+        for (const chunk of chunks) controller.enqueue(chunk);
+      } while (performance.now() - started < sliceMs);
+      await nextTask();
+    },
+  }, { highWaterMark: 0 });
+}
