@@ -486,7 +486,7 @@ export class Registry {
    */
   counter<L extends string = never>(options: CounterOptions<L>): Counter<L> {
     const family = this.register("counter", options, {}) as Counter<L>;
-    if (options.collect) family.collectHook = () => options.collect!(family);
+    if (options.collect) family.collectHook = () => options.collect!.call(family, family);
     return family;
   }
 
@@ -496,7 +496,7 @@ export class Registry {
    */
   gauge<L extends string = never>(options: GaugeOptions<L>): Gauge<L> {
     const family = this.register("gauge", options, {}) as Gauge<L>;
-    if (options.collect) family.collectHook = () => options.collect!(family);
+    if (options.collect) family.collectHook = () => options.collect!.call(family, family);
     return family;
   }
 
@@ -530,7 +530,7 @@ export class Registry {
       options,
       native === undefined ? { buckets: bounds } : { buckets: bounds, native },
     ) as Histogram<L>;
-    if (options.collect) family.collectHook = () => options.collect!(family);
+    if (options.collect) family.collectHook = () => options.collect!.call(family, family);
     return family;
   }
 
@@ -563,7 +563,7 @@ export class Registry {
       maxAgeSeconds,
       ageBuckets,
     }) as Summary<L>;
-    if (options.collect) family.collectHook = () => options.collect!(family);
+    if (options.collect) family.collectHook = () => options.collect!.call(family, family);
     return family;
   }
 

@@ -165,6 +165,26 @@ describe("Registry reading API of prom-client", () => {
     assert.throws(() => registry.setContentType("text/html"), /setContentType\(\) takes .* got "text\/html"/);
   });
 
+  it("A collect callback gets its metric as this, as prom-client's collect() { this.set() } expects", () => {
+    const registry = new Registry({ selfMetrics: false });
+    registry.gauge({
+      name: "heap_ratio",
+      help: "Ratio",
+      collect() {
+        this.set(0.5);
+      },
+    });
+    registry.counter({
+      name: "reads_total",
+      help: "Reads",
+      collect() {
+        this.inc();
+      },
+    });
+    assert.match(registry.render(), /^heap_ratio 0.5$/m);
+    assert.match(registry.render(), /^reads_total 2$/m);
+  });
+
   it("Registry.getMetricsAsJSON() gives prom-client's JSON for the same metrics and values", async () => {
     const ours = new Registry({ selfMetrics: false, defaultLabels: { app: "a" } });
     const theirs = new promClient.Registry();
