@@ -42,6 +42,7 @@ export class MergedRegistry {
   private exposition: "prometheus" | "openmetrics" = "prometheus";
 
   /**
+   * Made by `Registry.merge()`: checks the registries now.
    * @param registries The registries to show together.
    * @throws {Error} when one is not a Registry or a metric name is in two of them.
    */

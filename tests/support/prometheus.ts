@@ -18,6 +18,8 @@ const PROMETHEUS = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
 export interface ScrapeJob {
   readonly job: string;
   readonly target: string;
+  /** Keep the target's own `job` and `instance` labels (a Pushgateway's). */
+  readonly honorLabels?: boolean;
 }
 
 /** One series of an instant query's answer. */
@@ -41,8 +43,13 @@ export interface PrometheusServer {
 export async function startPrometheus(jobs: readonly ScrapeJob[]): Promise<PrometheusServer> {
   const dataDirectory = mkdtempSync(join(tmpdir(), "atomic-metrics-prometheus-"));
   const configFile = join(dataDirectory, "prometheus.yml");
-  const scrapeConfigs = jobs.map(({ job, target }) =>
-    [`  - job_name: ${job}`, `    static_configs:`, `      - targets: ["${target}"]`].join("\n")
+  const scrapeConfigs = jobs.map(({ job, target, honorLabels }) =>
+    [
+      `  - job_name: ${job}`,
+      ...(honorLabels === true ? ["    honor_labels: true"] : []),
+      `    static_configs:`,
+      `      - targets: ["${target}"]`,
+    ].join("\n")
   );
   writeFileSync(
     configFile,
