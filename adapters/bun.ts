@@ -27,6 +27,7 @@ import {
 
 import { zlibCompressors } from "./_zlib.ts";
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+export { type DefaultMetrics, defaultMetrics, type DefaultMetricsOptions } from "./default_metrics.ts";
 
 // The slice of the Bun namespace used here, read from globalThis so the file
 // also type-checks outside Bun.

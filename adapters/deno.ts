@@ -28,6 +28,7 @@ import {
 
 import { zlibCompressors } from "./_zlib.ts";
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+export { type DefaultMetrics, defaultMetrics, type DefaultMetricsOptions } from "./default_metrics.ts";
 
 // The slice of the Deno namespace used here, read from globalThis so the file
 // also type-checks outside Deno.

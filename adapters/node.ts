@@ -23,6 +23,8 @@ import { badRequest, listenOptions, type MetricsServer, type ServeOptions } from
 import { zlibCompressors } from "./_zlib.ts";
 
 export type { MetricsServer, ServeOptions } from "../src/http/serve_options.ts";
+export { type DefaultMetrics, defaultMetrics, type DefaultMetricsOptions } from "./default_metrics.ts";
+export * from "./node_cluster.ts";
 
 /**
  * Bridges a fetch-style handler to a `node:http` request listener. The request

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { currentProcess, readMemoryUsage } from "../_process_probes.ts";
+
 /** CPU time consumed by the process since it started, in microseconds. */
 export interface CpuUsageMicros {
   /** Time spent in user mode. */
@@ -28,13 +30,6 @@ export interface RuntimeProbe {
   startTimeSeconds(): number | undefined;
 }
 
-/** The slice of Node's `process` object that Node, Deno 2 and Bun all provide. */
-interface NodeCompatibleProcess {
-  cpuUsage?: () => { user: number; system: number };
-  memoryUsage?: (() => { rss: number }) & { rss?: () => number };
-  uptime?: () => number;
-}
-
 /**
  * The probe for the current runtime, found by feature checks on
  * `globalThis.process` — the Node-compatible process object that Node, Deno 2
@@ -42,39 +37,57 @@ interface NodeCompatibleProcess {
  * probe therefore covers the three runtimes without importing any of them;
  * where the object is missing (browsers, some edge runtimes) CPU and memory
  * read `undefined` and the start time falls back to `performance.timeOrigin`.
+ * A reading that throws or is not a finite number >= 0 reads `undefined` too:
+ * the metrics built on the probe never report a made-up value.
  *
  * @returns A probe reading the current process.
  *
  * @example Memory is known on Node, Deno and Bun
  * ```ts
- * import { detectRuntimeProbe } from "./runtime_probe.ts";
+ * import { detectRuntimeProbe } from "@atomic/metrics/catalog";
  * const bytes = detectRuntimeProbe().residentMemoryBytes();
  * if (bytes === undefined || bytes <= 0) throw new Error("no memory reading");
  * ```
  */
 export function detectRuntimeProbe(): RuntimeProbe {
-  const process = (globalThis as { process?: NodeCompatibleProcess }).process;
+  const process = currentProcess();
   const cpuUsage = typeof process?.cpuUsage === "function" ? process.cpuUsage.bind(process) : undefined;
   const memoryUsage = process?.memoryUsage;
   // memoryUsage.rss() skips the heap statistics memoryUsage() gathers; older runtimes lack it.
   const rss = typeof memoryUsage?.rss === "function"
     ? memoryUsage.rss.bind(memoryUsage)
     : typeof memoryUsage === "function"
-    ? () => memoryUsage.call(process).rss
+    ? () => readMemoryUsage()?.rss
     : undefined;
   const uptime = typeof process?.uptime === "function" ? process.uptime.bind(process) : undefined;
   return {
     cpuUsageMicros(): CpuUsageMicros | undefined {
-      if (cpuUsage === undefined) return undefined;
-      const usage = cpuUsage();
+      const usage = reading(cpuUsage);
+      if (usage === undefined || !isCount(usage.user) || !isCount(usage.system)) return undefined;
       return { user: usage.user, system: usage.system };
     },
     residentMemoryBytes(): number | undefined {
-      return rss?.();
+      const bytes = reading(rss);
+      return isCount(bytes) ? bytes : undefined;
     },
     startTimeSeconds(): number | undefined {
-      if (uptime !== undefined) return Date.now() / 1000 - uptime();
+      const seconds = reading(uptime);
+      if (isCount(seconds)) return Date.now() / 1000 - seconds;
       return typeof performance.timeOrigin === "number" ? performance.timeOrigin / 1000 : undefined;
     },
   };
+}
+
+/** What `read` returns, or undefined when there is no `read` or it throws (`memoryUsage()` can, on some platforms). */
+function reading<T>(read: (() => T) | undefined): T | undefined {
+  try {
+    return read?.();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a reading is a finite number >= 0: anything else is not a measurement. */
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && value >= 0 && value < Infinity;
 }

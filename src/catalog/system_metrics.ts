@@ -8,6 +8,7 @@
 import type { Counter } from "../counter.ts";
 import type { Gauge } from "../gauge.ts";
 import type { Registry } from "../registry.ts";
+import { followTotal } from "../_process_probes.ts";
 import { registerCounter, registerGauge } from "./_register.ts";
 import { type CpuUsageMicros, detectRuntimeProbe, type RuntimeProbe } from "./runtime_probe.ts";
 
@@ -90,8 +91,8 @@ function cpuSeconds(usage: CpuUsageMicros): number {
  *
  * @example Memory is reported on every scrape
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { systemMetrics } from "./system_metrics.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { systemMetrics } from "@atomic/metrics/catalog";
  * const registry = new Registry();
  * using system = systemMetrics(registry);
  * await system.trackTask(async () => "done");
@@ -144,15 +145,10 @@ export function systemMetrics(registry: Registry, options: SystemMetricsOptions 
   const activeTasks = registerGauge<never>(registry, "process_active_tasks");
   const tasksSpawned = registerCounter<never>(registry, "process_tasks_spawned_total");
 
-  let reportedCpuSeconds = 0;
+  const followCpuSeconds = followTotal();
   const cpuSecondsTotal = registerCounter<never>(registry, "process_cpu_seconds_total", (counter) => {
     const cpu = probe.cpuUsageMicros();
-    if (cpu === undefined) return;
-    const total = cpuSeconds(cpu);
-    if (total > reportedCpuSeconds) {
-      counter.inc(total - reportedCpuSeconds);
-      reportedCpuSeconds = total;
-    }
+    if (cpu !== undefined) followCpuSeconds(counter, cpuSeconds(cpu));
   });
   const residentMemoryBytes = registerGauge<never>(registry, "process_resident_memory_bytes", setMemory);
   const startTimeSeconds = registerGauge<never>(registry, "process_start_time_seconds");
