@@ -4,7 +4,7 @@
  *
  * @example Count, observe, render
  * ```ts
- * import { Registry } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const requests = registry.counter({ name: "requests_total", help: "Requests", labelNames: ["code"] as const });
  * requests.inc({ code: "200" });
@@ -82,4 +82,4 @@ export { escapeLabelName, escapeMetricName, isEscapingScheme } from "./src/expos
 export type { EscapingScheme } from "./src/exposition/escaping.ts";
 export type { MetricsServer, ServeOptions } from "./src/http/serve_options.ts";
 export { PushgatewayError, pushToGateway, type PushToGatewayOptions } from "./src/push/pushgateway.ts";
-export type { Family, FamilyContext, SeriesBase } from "./src/_family.ts";
+export type { Family, SeriesBase } from "./src/_family.ts";

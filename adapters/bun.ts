@@ -4,8 +4,8 @@
  *
  * @example Serve on a free port and scrape once
  * ```ts ignore
- * import { Registry } from "atomic-metrics";
- * import { serve } from "atomic-metrics/bun";
+ * import { Registry } from "@atomic/metrics";
+ * import { serve } from "@atomic/metrics/bun";
  *
  * const server = await serve({ registry: new Registry(), port: 0, hostname: "127.0.0.1" });
  * console.log((await fetch(`http://127.0.0.1:${server.port}/metrics`)).status); // 200
@@ -56,7 +56,7 @@ interface BunServe {
  *
  * @example Start and stop
  * ```ts ignore
- * import { serve } from "atomic-metrics/bun";
+ * import { serve } from "@atomic/metrics/bun";
  *
  * const server = await serve({ registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" });
  * console.log(server.port > 0); // true

@@ -4,8 +4,8 @@
  *
  * @example Serve on a free port and scrape once
  * ```ts
- * import { Registry } from "../src/registry.ts";
- * import { serve } from "./deno.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { serve } from "@atomic/metrics/deno";
  *
  * const server = await serve({ registry: new Registry(), port: 0, hostname: "127.0.0.1" });
  * const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
@@ -55,7 +55,7 @@ interface DenoServe {
  *
  * @example Start and stop
  * ```ts
- * import { serve } from "./deno.ts";
+ * import { serve } from "@atomic/metrics/deno";
  *
  * const server = await serve({ registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" });
  * if (server.port === 0) throw new Error();

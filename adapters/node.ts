@@ -4,8 +4,8 @@
  *
  * @example Serve on a free port and scrape once
  * ```ts
- * import { Registry } from "../src/registry.ts";
- * import { serve } from "./node.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { serve } from "@atomic/metrics/node";
  *
  * const server = await serve({ registry: new Registry(), port: 0, hostname: "127.0.0.1" });
  * const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
@@ -38,8 +38,8 @@ export * from "./node_cluster.ts";
  * @example Mount the metrics handler in an existing node:http server
  * ```ts
  * import { createServer } from "node:http";
- * import { metricsHandler } from "../src/http/handler.ts";
- * import { toNodeListener } from "./node.ts";
+ * import { metricsHandler } from "@atomic/metrics";
+ * import { toNodeListener } from "@atomic/metrics/node";
  *
  * const server = createServer(toNodeListener(metricsHandler({ render: () => "up 1\n" })));
  * await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
@@ -140,7 +140,7 @@ function toRequest(request: IncomingMessage): Request | undefined {
  *
  * @example Start and stop
  * ```ts
- * import { serve } from "./node.ts";
+ * import { serve } from "@atomic/metrics/node";
  *
  * const server = await serve({ registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" });
  * if (server.port === 0) throw new Error();

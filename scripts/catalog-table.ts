@@ -1,11 +1,11 @@
 /**
- * Generates the README's metrics catalog table from `src/catalog/catalog.ts`.
+ * Generates the metrics catalog's tables in docs/catalog.md from `src/catalog/catalog.ts`.
  *
- *   node --import tsx scripts/catalog-table.ts          # rewrite docs/catalog.md and README.md's catalog section
- *   node --import tsx scripts/catalog-table.ts --check  # exit 1 when either differs from the code
+ *   node --import tsx scripts/catalog-table.ts          # rewrite the catalog section of docs/catalog.md
+ *   node --import tsx scripts/catalog-table.ts --check  # exit 1 when it differs from the code
  *
- * README.md is touched only between `<!-- catalog:start -->` and `<!-- catalog:end -->`,
- * and only when both markers are present.
+ * A document is touched only between `<!-- catalog:start -->` and `<!-- catalog:end -->`, and only when both
+ * markers are present: docs/catalog.md, and README.md if it has them.
  *
  * @module
  */
@@ -66,11 +66,11 @@ export function catalogTable(): string {
     `${total} metrics in four groups. Histograms observe milliseconds with buckets from 0.1 ms to 10 s by default.`,
   ];
   for (const [title, entries, registeredBy] of sections) {
-    parts.push("", `#### ${title} (${entries.length}), registered by ${registeredBy}`, "", table(entries));
+    parts.push("", `### ${title} (${entries.length}), registered by ${registeredBy}`, "", table(entries));
   }
   parts.push(
     "",
-    `#### Standard process metrics (${standardProcessCatalog.length}), also registered by \`systemMetrics(registry)\``,
+    `### Standard process metrics (${standardProcessCatalog.length}), also registered by \`systemMetrics(registry)\``,
     "",
     table(standardProcessCatalog),
     "",
@@ -90,21 +90,22 @@ export function replaceCatalogSection(text: string, generated: string): string |
   return text.slice(0, start) + generated + text.slice(end + END_MARKER.length);
 }
 
-/** The docs/catalog.md file for the generated table. */
-export function catalogDocument(): string {
-  return `# Metrics catalog\n\nThe stream processor's metrics, generated from \`src/catalog/catalog.ts\` by \`scripts/catalog-table.ts\`.\n\n${catalogTable()}\n`;
-}
-
 function main(check: boolean): number {
   const root = fileURLToPath(new URL("..", import.meta.url));
-  const targets: [string, string | undefined][] = [[`${root}docs/catalog.md`, catalogDocument()]];
-  const readmePath = `${root}README.md`;
-  if (existsSync(readmePath)) {
-    targets.push([readmePath, replaceCatalogSection(readFileSync(readmePath, "utf8"), catalogTable())]);
+  const targets: [string, string | undefined][] = [];
+  for (const path of [`${root}docs/catalog.md`, `${root}README.md`]) {
+    if (existsSync(path)) targets.push([path, replaceCatalogSection(readFileSync(path, "utf8"), catalogTable())]);
   }
   let stale = 0;
   for (const [path, wanted] of targets) {
-    if (wanted === undefined) continue; // README without markers: nothing to keep in sync
+    if (wanted === undefined) {
+      // docs/catalog.md must have the markers; README.md only keeps in sync a section it has.
+      if (path.endsWith("catalog.md")) {
+        console.error(`${path} has no ${START_MARKER} … ${END_MARKER} section`);
+        stale++;
+      }
+      continue;
+    }
     const current = existsSync(path) ? readFileSync(path, "utf8") : "";
     if (normalizeMarkdown(current) === normalizeMarkdown(wanted)) continue;
     if (check) {

@@ -533,7 +533,7 @@ export abstract class Family<S extends SeriesBase> {
    *
    * @example Removing a series
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * const jobs = registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["queue"] as const });
    * jobs.inc({ queue: "a" });
@@ -551,7 +551,7 @@ export abstract class Family<S extends SeriesBase> {
    *
    * @example Clearing a metric
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * const jobs = registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["queue"] as const });
    * jobs.inc({ queue: "a" });

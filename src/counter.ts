@@ -20,7 +20,7 @@ import { checkIncrement } from "./_values.ts";
  *
  * @example Counting with a bound series
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const requests = registry.counter({ name: "requests_total", help: "Requests", labelNames: ["code"] as const });
  * const ok = requests.labels({ code: "200" });
@@ -30,7 +30,7 @@ import { checkIncrement } from "./_values.ts";
  * ```
  */
 export class CounterSeries extends SeriesBase {
-  /** The last exemplar recorded on this series by this thread. */
+  /** @ignore @internal The last exemplar recorded on this series by this thread. */
   exemplar: StoredExemplar | undefined;
 
   /**
@@ -77,7 +77,7 @@ export interface CounterOptions<L extends string = string> {
    * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
    * one that fails or is late; `registry.render()` runs it without waiting.
    */
-  collect?: (counter: Counter<L>) => void | Promise<void>;
+  collect?: (this: Counter<L>, counter: Counter<L>) => void | Promise<void>;
   /**
    * Seconds without a change after which a series is removed at the next render or collect
    * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
@@ -91,7 +91,7 @@ export interface CounterOptions<L extends string = string> {
  *
  * @example Counting jobs by kind
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const jobs = registry.counter({ name: "jobs_total", help: "Jobs done", labelNames: ["kind"] as const });
  * jobs.inc({ kind: "email" });
@@ -105,17 +105,17 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
     return "Counter";
   }
 
-  /** @internal One shard slot per series. */
+  /** @ignore @internal One shard slot per series. */
   get size(): SeriesSize {
     return { shard: 1, shared: 0 };
   }
 
-  /** @internal */
+  /** @ignore @internal */
   makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): CounterSeries {
     return new CounterSeries(this, values, place, overflow);
   }
 
-  /** @internal */
+  /** @ignore @internal */
   fingerprint(series: CounterSeries): number {
     return series.get();
   }

@@ -14,7 +14,7 @@ import { Registry } from "./registry.ts";
  *
  * @example
  * ```ts
- * import { register } from "../mod.ts";
+ * import { register } from "@atomic/metrics";
  * const jobs = register.counter({ name: "default_registry_jobs_total", help: "Jobs" });
  * jobs.inc();
  * if (!(await register.metrics()).includes("default_registry_jobs_total 1")) throw new Error();

@@ -29,7 +29,7 @@ const TWO_32 = 4294967296;
  *
  * @example Tracking queue depth
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const depth = registry.gauge({ name: "queue_depth", help: "Items waiting" }).labels({});
  * depth.set(10);
@@ -38,16 +38,16 @@ const TWO_32 = 4294967296;
  * ```
  */
 export class GaugeSeries extends SeriesBase {
-  /** @internal The shared clocks (two Int32 words a series: low, high). */
+  /** @ignore @internal The shared clocks (two Int32 words a series: low, high). */
   clocks: Int32Array;
 
-  /** @internal Made by the gauge for each label set; use `Gauge.labels()`. */
+  /** @ignore @internal Made by the gauge for each label set; use `Gauge.labels()`. */
   constructor(family: Gauge, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     super(family, values, place, overflow);
     this.clocks = family.store.sharedI32;
   }
 
-  /** @internal */
+  /** @ignore @internal */
   override revived(live: SeriesBase | undefined): void {
     this.clocks = live === undefined ? new Int32Array(2) : (live as GaugeSeries).clocks;
   }
@@ -136,7 +136,7 @@ export class GaugeSeries extends SeriesBase {
     return value;
   }
 
-  /** @internal Writes into the series from every thread, for expiry. */
+  /** @ignore @internal Writes into the series from every thread, for expiry. */
   writes(): number {
     return this.slotSum(WRITES);
   }
@@ -160,9 +160,10 @@ export interface GaugeOptions<L extends string = string> {
   /**
    * Called before every render or collect, e.g. to set the gauge from a reading. It may be
    * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
-   * one that fails or is late; `registry.render()` runs it without waiting.
+   * one that fails or is late; `registry.render()` runs it without waiting. The gauge is both
+   * its argument and `this`, so prom-client's `collect() { this.set(…) }` works as it is.
    */
-  collect?: (gauge: Gauge<L>) => void | Promise<void>;
+  collect?: (this: Gauge<L>, gauge: Gauge<L>) => void | Promise<void>;
   /** Not used by gauges (OpenMetrics has no gauge exemplars); accepted for symmetry. */
   exemplars?: ExemplarProvider | false;
   /**
@@ -178,7 +179,7 @@ export interface GaugeOptions<L extends string = string> {
  *
  * @example Setting a gauge with labels
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const temperature = registry.gauge({ name: "room_celsius", help: "Temperature", labelNames: ["room"] as const });
  * temperature.set({ room: "kitchen" }, 21.5);
@@ -192,17 +193,17 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
     return "Gauge";
   }
 
-  /** @internal Five slots in every shard (see GaugeSeries) and one shared slot for the clock. */
+  /** @ignore @internal Five slots in every shard (see GaugeSeries) and one shared slot for the clock. */
   get size(): SeriesSize {
     return { shard: 5, shared: 1 };
   }
 
-  /** @internal */
+  /** @ignore @internal */
   makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): GaugeSeries {
     return new GaugeSeries(this, values, place, overflow);
   }
 
-  /** @internal */
+  /** @ignore @internal */
   fingerprint(series: GaugeSeries): number {
     return series.writes();
   }

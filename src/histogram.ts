@@ -37,7 +37,7 @@ export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
  *
  * @example
  * ```ts
- * import { linearBuckets } from "./histogram.ts";
+ * import { linearBuckets } from "@atomic/metrics";
  * if (linearBuckets(1, 2, 3).join() !== "1,3,5") throw new Error();
  * ```
  */
@@ -50,7 +50,7 @@ export function linearBuckets(start: number, width: number, count: number): numb
  *
  * @example
  * ```ts
- * import { exponentialBuckets } from "./histogram.ts";
+ * import { exponentialBuckets } from "@atomic/metrics";
  * if (exponentialBuckets(1, 10, 3).join() !== "1,10,100") throw new Error();
  * ```
  */
@@ -66,7 +66,7 @@ export function exponentialBuckets(start: number, factor: number, count: number)
  *
  * @example Observing latencies
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const latency = registry.histogram({ name: "latency_seconds", help: "Latency", buckets: [0.1, 1] });
  * const series = latency.labels({});
@@ -76,18 +76,18 @@ export function exponentialBuckets(start: number, factor: number, count: number)
  * ```
  */
 export class HistogramSeries extends SeriesBase {
-  /** Last exemplar per bucket (index as in the buckets, then `+Inf`), this thread's. */
+  /** @ignore @internal Last exemplar per bucket (index as in the buckets, then `+Inf`), this thread's. */
   bucketExemplars: (StoredExemplar | undefined)[] | undefined;
   private readonly upper: Float64Array;
   private readonly minimum: number;
   /** Buckets per sign of the native part; 0 for a classic histogram. */
   private readonly width: number;
-  /** @internal When this thread made the series (or last reset it), for `minResetDuration`. */
+  /** @ignore @internal When this thread made the series (or last reset it), for `minResetDuration`. */
   bornAt: number;
-  /** @internal The latest exemplars of the native buckets (this thread's; at most 10). */
+  /** @ignore @internal The latest exemplars of the native buckets (this thread's; at most 10). */
   nativeExemplars: StoredExemplar[] | undefined;
 
-  /** @internal Made by the histogram for each label set; use `Histogram.labels()`. */
+  /** @ignore @internal Made by the histogram for each label set; use `Histogram.labels()`. */
   constructor(family: Histogram, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     super(family, values, place, overflow);
     this.upper = family.upperBounds;
@@ -281,7 +281,7 @@ export interface HistogramOptions<L extends string = string> {
    * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
    * one that fails or is late; `registry.render()` runs it without waiting.
    */
-  collect?: (histogram: Histogram<L>) => void | Promise<void>;
+  collect?: (this: Histogram<L>, histogram: Histogram<L>) => void | Promise<void>;
   /**
    * Seconds without a change after which a series is removed at the next render or collect
    * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
@@ -303,7 +303,7 @@ export interface HistogramOptions<L extends string = string> {
  *
  * @example Timing a request
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const duration = registry.histogram({ name: "request_seconds", help: "Requests", labelNames: ["route"] as const });
  * const end = duration.startTimer({ route: "/" });
@@ -314,7 +314,7 @@ export interface HistogramOptions<L extends string = string> {
 export class Histogram<L extends string = string> extends Family<HistogramSeries> {
   /** The bucket upper bounds, without `+Inf`. */
   readonly upperBounds: Float64Array;
-  /** @internal The native (sparse, exponential) buckets' settings, for a native histogram. */
+  /** @ignore @internal The native (sparse, exponential) buckets' settings, for a native histogram. */
   readonly native: NativeDefinition | undefined;
   /**
    * The least value an observation may take: 0, or `-Infinity` when the lowest bucket bound is
@@ -324,7 +324,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
    */
   readonly minimum: number;
 
-  /** @internal Made by the registry; use `Registry.histogram()`. */
+  /** @ignore @internal Made by the registry; use `Registry.histogram()`. */
   constructor(context: FamilyContext) {
     super(context);
     this.upperBounds = Float64Array.from(this.definition.buckets ?? DEFAULT_BUCKETS);
@@ -334,7 +334,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
     this.minimum = takesNegatives ? -Infinity : 0;
   }
 
-  /** @internal Throws the error for an observation the histogram does not take. */
+  /** @ignore @internal Throws the error for an observation the histogram does not take. */
   refuse(value: unknown): never {
     checkObservation(this.what, value);
     throw new RangeError(
@@ -348,18 +348,18 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
     return "Histogram";
   }
 
-  /** @internal Buckets, `+Inf` and the sum, in every shard. */
+  /** @ignore @internal Buckets, `+Inf` and the sum, in every shard. */
   get size(): SeriesSize {
     const native = this.native === undefined ? 0 : nativeSlots(this.native.maxBuckets);
     return { shard: this.upperBounds.length + 2 + native, shared: 0 };
   }
 
-  /** @internal */
+  /** @ignore @internal */
   makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): HistogramSeries {
     return new HistogramSeries(this, values, place, overflow);
   }
 
-  /** @internal */
+  /** @ignore @internal */
   fingerprint(series: HistogramSeries): number {
     return series.count();
   }
@@ -399,7 +399,7 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
    *
    * @example Labels at the start and at the end
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * const duration = registry.histogram({
    *   name: "http_request_seconds",

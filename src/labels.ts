@@ -29,7 +29,7 @@ export type NameValidation = "legacy" | "utf8";
  *
  * @example Checking names
  * ```ts
- * import { isValidMetricName } from "./labels.ts";
+ * import { isValidMetricName } from "@atomic/metrics";
  * if (!isValidMetricName("http_requests_total") || isValidMetricName("2xx")) throw new Error();
  * if (isValidMetricName("http.server.request.duration")) throw new Error();
  * if (!isValidMetricName("http.server.request.duration", "utf8") || isValidMetricName("", "utf8")) throw new Error();
@@ -51,7 +51,7 @@ export function isValidMetricName(name: string, validation: NameValidation = "le
  *
  * @example Checking names
  * ```ts
- * import { isValidLabelName } from "./labels.ts";
+ * import { isValidLabelName } from "@atomic/metrics";
  * if (!isValidLabelName("method") || isValidLabelName("__name__")) throw new Error();
  * if (isValidLabelName("http.route") || !isValidLabelName("http.route", "utf8")) throw new Error();
  * if (isValidLabelName("__route", "utf8")) throw new Error();
@@ -70,6 +70,7 @@ export function isValidLabelName(name: string, validation: NameValidation = "leg
  * import { isLegacyMetricName } from "./labels.ts";
  * if (!isLegacyMetricName("a:b_total") || isLegacyMetricName("a.b")) throw new Error();
  * ```
+ * @ignore @internal Used by the renderers; not part of the API.
  */
 export function isLegacyMetricName(name: string): boolean {
   return METRIC_NAME.test(name);
@@ -84,6 +85,7 @@ export function isLegacyMetricName(name: string): boolean {
  * import { isLegacyLabelName } from "./labels.ts";
  * if (!isLegacyLabelName("route") || isLegacyLabelName("a:b")) throw new Error();
  * ```
+ * @ignore @internal Used by the renderers; not part of the API.
  */
 export function isLegacyLabelName(name: string): boolean {
   return LABEL_NAME.test(name);
@@ -98,6 +100,7 @@ export function isLegacyLabelName(name: string): boolean {
  * import { quoteName } from "./labels.ts";
  * if (quoteName('http.route"') !== '"http.route\\""') throw new Error();
  * ```
+ * @ignore @internal Used by the renderers; not part of the API.
  */
 export function quoteName(name: string): string {
   return '"' + escapeLabelValue(name) + '"';
@@ -110,7 +113,7 @@ const needsEscape = /[\\"\n]/;
  *
  * @example
  * ```ts
- * import { escapeLabelValue } from "./labels.ts";
+ * import { escapeLabelValue } from "@atomic/metrics";
  * if (escapeLabelValue('a"b\n') !== 'a\\"b\\n') throw new Error();
  * ```
  */
@@ -125,7 +128,7 @@ export function escapeLabelValue(value: string): string {
  *
  * @example
  * ```ts
- * import { escapeHelp } from "./labels.ts";
+ * import { escapeHelp } from "@atomic/metrics";
  * if (escapeHelp('a\\b"', true) !== 'a\\\\b\\"') throw new Error();
  * ```
  */
@@ -144,6 +147,7 @@ export function escapeHelp(help: string, openMetrics: boolean): string {
  * if (encodeLabels(["a", "b"], ["x", 'y"']) !== 'a="x",b="y\\""') throw new Error();
  * if (encodeLabels(["http.route"], ["/a"]) !== '"http.route"="/a"') throw new Error();
  * ```
+ * @ignore @internal Used by the registry and the renderers; not part of the API.
  */
 export function encodeLabels(names: readonly string[], values: readonly string[]): string {
   let out = "";

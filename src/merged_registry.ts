@@ -25,7 +25,7 @@ import { escapingOf, type Format, Registry, type RenderOptions } from "./registr
  *
  * @example
  * ```ts
- * import { metricsHandler, Registry } from "../mod.ts";
+ * import { metricsHandler, Registry } from "@atomic/metrics";
  * const app = new Registry();
  * const lib = new Registry({ selfMetrics: false });
  * app.counter({ name: "requests_total", help: "Requests" }).inc();

@@ -138,7 +138,7 @@ export interface RenderOptions {
   escaping?: EscapingScheme;
 }
 
-/** @internal Reads a render's escaping option, or throws naming the method. */
+/** @ignore @internal Reads a render's escaping option, or throws naming the method. */
 export function escapingOf(method: string, escaping: unknown): EscapingScheme {
   if (escaping === undefined) return DEFAULT_ESCAPING;
   if (!isEscapingScheme(escaping)) {
@@ -272,7 +272,7 @@ function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | und
  *
  * @example Counting and rendering
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const jobs = registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["kind"] as const });
  * jobs.labels({ kind: "email" }).inc();
@@ -282,7 +282,7 @@ function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | und
  * ```
  */
 export class Registry {
-  /** @internal The store behind the registry (shared memory). */
+  /** @ignore @internal The store behind the registry (shared memory). */
   readonly store: Store;
   private readonly defaultExemplars: ExemplarProvider | undefined;
   private readonly byName = new Map<string, AnyFamily>();
@@ -418,7 +418,7 @@ export class Registry {
    * @throws {Error} where the runtime has no SharedArrayBuffer.
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * const handle = registry.share();
    * const same = Registry.attach(handle);
@@ -439,7 +439,7 @@ export class Registry {
    *
    * @example In a worker, before it exits
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const main = new Registry({ maxThreads: 2 });
    * const worker = Registry.attach(main.share());
    * worker.counter({ name: "done_total", help: "Done" }).inc();
@@ -574,7 +574,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * const up = registry.gauge({ name: "up_seconds", help: "Uptime" });
    * const remove = registry.beforeCollect(() => up.set(42));
@@ -602,7 +602,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry({ prefix: "app_" });
    * registry.counter({ name: "jobs_total", help: "Jobs" }).inc();
    * if (registry.getSingleMetric("jobs_total") !== registry.getSingleMetric("app_jobs_total")) throw new Error();
@@ -624,7 +624,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry({ selfMetrics: false });
    * registry.counter({ name: "jobs_total", help: "Jobs" }).inc();
    * registry.setDefaultLabels({ service: "api" });
@@ -639,7 +639,7 @@ export class Registry {
   }
   private defaultsVersion = 0;
 
-  /** @internal The default labels a metric shows: the registry's, less those it has a label by. */
+  /** @ignore @internal The default labels a metric shows: the registry's, less those it has a label by. */
   defaultLabelsOf(family: AnyFamily): readonly (readonly [string, string])[] {
     if (this.defaults.length === 0) return this.defaults;
     const cached = this.defaultsByFamily.get(family);
@@ -672,7 +672,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
    * if (!(await registry.metrics()).endsWith("# EOF\n")) throw new Error();
@@ -702,7 +702,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * registry.gauge({ name: "depth", help: "Depth", collect: async (g) => g.set(await Promise.resolve(4)) });
    * if (!(await registry.metrics()).includes("depth 4")) throw new Error();
@@ -722,7 +722,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry({ selfMetrics: false, defaultLabels: { app: "a" } });
    * registry.counter({ name: "jobs_total", help: "Jobs", labelNames: ["queue"] }).inc({ queue: "q" }, 2);
    * const [jobs] = await registry.getMetricsAsJSON();
@@ -745,7 +745,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const a = new Registry();
    * const b = new Registry({ defaultLabels: { part: "b" } });
    * a.counter({ name: "a_total", help: "A" }).inc();
@@ -758,17 +758,17 @@ export class Registry {
     return new MergedRegistry(registries);
   }
 
-  /** @internal The families to render, sorted, after running the collect hooks synchronously. */
+  /** @ignore @internal The families to render, sorted, after running the collect hooks synchronously. */
   hookedFamilies(): AnyFamily[] {
     return this.families();
   }
 
-  /** @internal The families to render, sorted; no hooks run (after `collectAsync()`). */
+  /** @ignore @internal The families to render, sorted; no hooks run (after `collectAsync()`). */
   preparedFamilies(): AnyFamily[] {
     return this.prepared();
   }
 
-  /** @internal Whether renders show created timestamps. */
+  /** @ignore @internal Whether renders show created timestamps. */
   get showsCreated(): boolean {
     return this.createdTimestamps;
   }
@@ -797,7 +797,7 @@ export class Registry {
    *
    * @example UTF-8 names, quoted or escaped
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry({ names: "utf8", selfMetrics: false });
    * registry.gauge({ name: "queue.depth", help: "Depth", labelNames: ["queue.name"] }).set({ "queue.name": "a" }, 3);
    * if (!registry.render("prometheus", { escaping: "allow-utf-8" }).includes('{"queue.depth","queue.name"="a"} 3')) {
@@ -808,7 +808,7 @@ export class Registry {
    *
    * @example Native histograms over protobuf, with created timestamps
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry({ createdTimestamps: true, selfMetrics: false });
    * registry.histogram({ name: "latency_seconds", help: "Latency", native: {} }).observe(0.25);
    * const bytes = registry.render("protobuf");
@@ -850,7 +850,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * registry.counter({ name: "old_total", help: "Old" }).inc();
    * if (!registry.remove("old_total") || registry.render().includes("old_total")) throw new Error();
@@ -881,7 +881,7 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry({ selfMetrics: false });
    * registry.counter({ name: "a_total", help: "A" }).inc();
    * registry.clear();
@@ -904,7 +904,7 @@ export class Registry {
    *
    * @example An async collector
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * registry.gauge({
    *   name: "queue_depth",
@@ -981,7 +981,7 @@ export class Registry {
    *
    * @example Streaming the exposition
    * ```ts
-   * import { Registry } from "../mod.ts";
+   * import { Registry } from "@atomic/metrics";
    * const registry = new Registry();
    * registry.counter({ name: "jobs_total", help: "Jobs" }).inc(2);
    * const text = await new Response(registry.stream("openmetrics")).text();
@@ -1080,7 +1080,7 @@ export class Registry {
 
   // ---- series: create, find, remove ----------------------------------------------------
 
-  /** @internal Creates a series another call asked for, or finds the one another thread made; undefined past a limit (it then folds). */
+  /** @ignore @internal Creates a series another call asked for, or finds the one another thread made; undefined past a limit (it then folds). */
   defineSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
     if (this.detached) throw new Error(`${family.kind} "${family.name}" was used after detach()`);
     const store = this.store;
@@ -1101,7 +1101,7 @@ export class Registry {
     }
   }
 
-  /** @internal Finds a series any thread made; creates none. */
+  /** @ignore @internal Finds a series any thread made; creates none. */
   findSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
     const store = this.store;
     return store.locked(() => {
@@ -1111,7 +1111,7 @@ export class Registry {
     });
   }
 
-  /** @internal The family's overflow series, materialized here if another thread made it. */
+  /** @ignore @internal The family's overflow series, materialized here if another thread made it. */
   overflowOf(family: AnyFamily): SeriesBase | undefined {
     if (family.overflowSeries !== undefined) return family.overflowSeries;
     return this.store.locked(() => {
@@ -1122,7 +1122,7 @@ export class Registry {
     });
   }
 
-  /** @internal Removes a series of a family; whether it existed. */
+  /** @ignore @internal Removes a series of a family; whether it existed. */
   removeSeries(family: AnyFamily, values: readonly string[]): boolean {
     const store = this.store;
     return store.locked(() => {
@@ -1134,7 +1134,7 @@ export class Registry {
     });
   }
 
-  /** @internal Removes every series of a family; a metric with labels gets a fresh overflow series. */
+  /** @ignore @internal Removes every series of a family; a metric with labels gets a fresh overflow series. */
   clearFamily(family: AnyFamily): void {
     this.store.locked(() => {
       this.syncRemovals();
@@ -1217,7 +1217,7 @@ export class Registry {
     store.freeRow(id, removed ? undefined : this.metricWords(family));
   }
 
-  /** @internal Processes the removals other threads announced since this thread last looked. */
+  /** @ignore @internal Processes the removals other threads announced since this thread last looked. */
   syncRemovals(): void {
     this.sync();
     const store = this.store;
@@ -1570,7 +1570,7 @@ export class Registry {
     }
   }
 
-  /** @internal */
+  /** @ignore @internal */
   exemplarDropped(): void {
     this.droppedExemplars?.inc();
   }

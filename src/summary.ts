@@ -20,7 +20,7 @@ export const DEFAULT_QUANTILES: readonly number[] = Object.freeze([0.01, 0.05, 0
  *
  * @example Observing sizes
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const sizes = registry.summary({ name: "payload_bytes", help: "Sizes", quantiles: [0.5] });
  * const series = sizes.labels({});
@@ -30,16 +30,16 @@ export const DEFAULT_QUANTILES: readonly number[] = Object.freeze([0.01, 0.05, 0
  * ```
  */
 export class SummarySeries extends SeriesBase {
-  /** @internal The shared sketches (Int32 words). */
+  /** @ignore @internal The shared sketches (Int32 words). */
   sketches: Int32Array;
 
-  /** @internal Made by the summary for each label set; use `Summary.labels()`. */
+  /** @ignore @internal Made by the summary for each label set; use `Summary.labels()`. */
   constructor(family: Summary, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     super(family, values, place, overflow);
     this.sketches = family.store.sharedI32;
   }
 
-  /** @internal */
+  /** @ignore @internal */
   override revived(live: SeriesBase | undefined): void {
     const window = (this.family as Summary).window;
     this.sketches = live === undefined
@@ -112,7 +112,7 @@ export interface SummaryOptions<L extends string = string> {
    * async: `registry.collectAsync()` (and the HTTP handler) await it up to a deadline, counting
    * one that fails or is late; `registry.render()` runs it without waiting.
    */
-  collect?: (summary: Summary<L>) => void | Promise<void>;
+  collect?: (this: Summary<L>, summary: Summary<L>) => void | Promise<void>;
   /**
    * Seconds without a change after which a series is removed at the next render or collect
    * (it comes back from zero when recorded again); 0 for never. Metrics without labels never expire.
@@ -130,7 +130,7 @@ export interface SummaryOptions<L extends string = string> {
  *
  * @example Request sizes by route
  * ```ts
- * import { Registry } from "../mod.ts";
+ * import { Registry } from "@atomic/metrics";
  * const registry = new Registry();
  * const sizes = registry.summary({ name: "request_bytes", help: "Sizes", labelNames: ["route"] as const });
  * sizes.observe({ route: "/" }, 512);
@@ -140,10 +140,10 @@ export interface SummaryOptions<L extends string = string> {
 export class Summary<L extends string = string> extends Family<SummarySeries> {
   /** The quantiles reported. */
   readonly quantileList: readonly number[];
-  /** @internal The sliding window. */
+  /** @ignore @internal The sliding window. */
   readonly window: SketchWindow;
 
-  /** @internal Made by the registry; use `Registry.summary()`. */
+  /** @ignore @internal Made by the registry; use `Registry.summary()`. */
   constructor(context: FamilyContext) {
     super(context);
     const d = this.definition;
@@ -157,7 +157,7 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
   }
 
   /**
-   * @internal Throws the error for an observation a summary does not take: not a number, NaN,
+   * @ignore @internal Throws the error for an observation a summary does not take: not a number, NaN,
    * or negative (OpenMetrics cannot carry a negative summary value, and whether a summary's
    * samples appear must not depend on its values).
    */
@@ -171,17 +171,17 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
     return "Summary";
   }
 
-  /** @internal Count and sum in every shard; the sketch (Int32 words, two per slot) in the shared region. */
+  /** @ignore @internal Count and sum in every shard; the sketch (Int32 words, two per slot) in the shared region. */
   get size(): SeriesSize {
     return { shard: 2, shared: Math.ceil(sketchWords(this.window.ageBuckets) / 2) };
   }
 
-  /** @internal */
+  /** @ignore @internal */
   makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): SummarySeries {
     return new SummarySeries(this, values, place, overflow);
   }
 
-  /** @internal */
+  /** @ignore @internal */
   fingerprint(series: SummarySeries): number {
     return series.count();
   }

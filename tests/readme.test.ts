@@ -1,10 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-// The README's examples cannot rot:
+// The examples of the README and of the guides in docs/ cannot rot:
 // - every ```ts block is type-checked by tsc as its own module, with the package's import specifiers
 //   ("atomic-metrics", "atomic-metrics/node", "@atomic/metrics/otel", …) resolved to the sources and the reader's
 //   application (a registry made elsewhere, an app, a Kafka message) declared in tests/readme/_stubs.ts;
@@ -12,19 +12,36 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 //   a broker or a collector: they are type-checked only.
 const root = fileURLToPath(new URL("../", import.meta.url));
 const readme = readFileSync(`${root}README.md`, "utf8");
+// The guides: docs/*.md (docs/design/ holds designs, not examples).
+const documents = [
+  "README.md",
+  ...readdirSync(`${root}docs`).filter((name) => name.endsWith(".md")).sort().map((name) => `docs/${name}`),
+];
+const texts = new Map(documents.map((doc) => [doc, readFileSync(root + doc, "utf8")]));
 
 interface Block {
-  /** The README line of the block's first line of code (1-based). */
+  /** The document it is in: "README.md", "docs/threads.md". */
+  readonly document: string;
+  /** The document's line of the block's first line of code (1-based). */
   readonly line: number;
   readonly code: string;
   readonly runnable: boolean;
 }
 
-const blocks: Block[] = [...readme.matchAll(/^```ts( ignore)?\n([\s\S]*?)^```$/gm)].map((m) => ({
-  line: readme.slice(0, m.index).split("\n").length + 1,
-  code: m[2]!,
-  runnable: m[1] === undefined,
-}));
+const blocks: Block[] = documents.flatMap((document) => {
+  const text = texts.get(document)!;
+  return [...text.matchAll(/^```ts( ignore)?\n([\s\S]*?)^```$/gm)].map((m) => ({
+    document,
+    line: text.slice(0, m.index).split("\n").length + 1,
+    code: m[2]!,
+    runnable: m[1] === undefined,
+  }));
+});
+
+/** A file name for a block: its document and line, `docs_threads_md_line_12`. */
+function slug(block: Block): string {
+  return `${block.document.replace(/[^a-zA-Z0-9]/g, "_")}_line_${block.line}`;
+}
 
 // The package's entry points, from deno.json's exports: "./node" → "adapters/node.ts". The examples may use the npm
 // name or the JSR one.
@@ -38,42 +55,74 @@ for (const [subpath, file] of Object.entries(exports)) {
 
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
-describe("README examples", () => {
-  it("the README has TypeScript examples, runnable ones among them", () => {
+describe("README and docs examples", () => {
+  it("the README and docs/ have TypeScript examples, runnable ones among them", () => {
     assert.ok(blocks.length >= 15, `only ${blocks.length} TypeScript blocks`);
-    assert.ok(blocks.filter((b) => b.runnable).length >= 4, "fewer than 4 runnable blocks");
+    assert.ok(blocks.filter((b) => b.runnable).length >= 8, "fewer than 8 runnable blocks");
+    const inReadme = blocks.filter((b) => b.document === "README.md" && b.runnable).length;
+    assert.ok(inReadme >= 2, `the README's 30-second start has ${inReadme} runnable blocks`);
   });
 
-  it("every code block of the README is TypeScript (```ts, ```ts ignore) or not code the tests could check", () => {
+  it("every code block of the README and docs/ is TypeScript (```ts, ```ts ignore) or not code the tests could check", () => {
     // A ```typescript or ```js block would escape the type-check; shell and configuration blocks are not TypeScript.
-    const fences = [...readme.matchAll(/^```(.*)$/gm)].map((m) => m[1]!.trim());
-    const openings = fences.filter((_, i) => i % 2 === 0);
-    assert.equal(fences.length % 2, 0, "a code block is not closed");
-    assert.deepEqual(openings.filter((info) => !["ts", "ts ignore", "sh", "yaml", "text"].includes(info)), []);
-    assert.equal(openings.filter((info) => info.startsWith("ts")).length, blocks.length);
+    for (const [document, text] of texts) {
+      const fences = [...text.matchAll(/^```(.*)$/gm)].map((m) => m[1]!.trim());
+      const openings = fences.filter((_, i) => i % 2 === 0);
+      assert.equal(fences.length % 2, 0, `a code block of ${document} is not closed`);
+      assert.deepEqual(
+        openings.filter((info) => !["ts", "ts ignore", "sh", "yaml", "text", "json"].includes(info)),
+        [],
+        document,
+      );
+      assert.equal(
+        openings.filter((info) => info.startsWith("ts")).length,
+        blocks.filter((b) => b.document === document).length,
+        document,
+      );
+    }
   });
 
-  it("the README holds no internal notes in HTML comments", () => {
+  it("the README and docs/ hold no internal notes in HTML comments", () => {
     // The only comments allowed are the markers of the generated catalog table.
-    const comments = [...readme.matchAll(/<!--([\s\S]*?)-->/g)].map((m) => m[1]!.trim());
-    const notes = comments.filter((c) => c !== "catalog:start" && c !== "catalog:end" && !c.startsWith("Generated by"));
+    const notes = [...texts].flatMap(([document, text]) =>
+      [...text.matchAll(/<!--([\s\S]*?)-->/g)].map((m) => m[1]!.trim())
+        .filter((c) => c !== "catalog:start" && c !== "catalog:end" && !c.startsWith("Generated by"))
+        .map((c) => `${document}: ${c}`)
+    );
     assert.deepEqual(notes, []);
+  });
+
+  it("the README is a map: at most 300 lines, linking every guide in docs/, the storage design and CONTRIBUTING.md", () => {
+    const lines = readme.split("\n").length;
+    assert.ok(lines <= 300, `README.md has ${lines} lines`);
+    const links = new Set([...readme.matchAll(/\]\(([^)#\s]+)/g)].map((m) => m[1]!));
+    const wanted = [
+      ...documents.filter((doc) => doc !== "README.md"),
+      "docs/default-metrics.md",
+      "docs/cluster.md",
+      "docs/pushgateway.md",
+      "docs/migrating-from-prom-client.md",
+      "docs/design/storage.md",
+      "CONTRIBUTING.md",
+    ];
+    assert.deepEqual(wanted.filter((doc) => !links.has(doc)), []);
+    assert.match(readme, /npm run docs:api/, "the README tells where the API reference is");
   });
 
   // The type-check's result does not depend on the runtime that starts tsc, and a tsc run over the sources takes
   // several seconds of a shared CPU: it runs once, under Node (tsc is a Node program).
-  it("every ```ts block of the README type-checks, ignored ones included", {
+  it("every ```ts block of the README and docs/ type-checks, ignored ones included", {
     skip: runtime === "node" ? false : "tsc runs under Node; the check is the same from every runtime",
   }, async () => {
     const result = await typeCheck();
-    assert.equal(result.errors, "", `tsc found errors in the README's examples:\n${result.errors}`);
+    assert.equal(result.errors, "", `tsc found errors in the examples:\n${result.errors}`);
     assert.equal(result.checked, blocks.length);
   });
 
-  blocks.forEach((block, i) => {
+  blocks.forEach((block) => {
     if (!block.runnable) return;
     const title = block.code.split("\n").find((l) => l.trim() !== "") ?? "";
-    it(`README example ${i + 1} (line ${block.line}) runs: ${title.slice(0, 60)}`, async () => {
+    it(`${block.document} example at line ${block.line} runs: ${title.slice(0, 60)}`, async () => {
       const dir = `${root}tests/.readme/${runtime}/`;
       mkdirSync(dir, { recursive: true });
       const source = block.code.replace(/from "((?:atomic-metrics|@atomic\/metrics)(?:\/[a-z]+)?)"/g, (_, spec) => {
@@ -81,7 +130,7 @@ describe("README examples", () => {
         assert.ok(target, `unknown import ${spec}`);
         return `from "../../../${target}"`;
       });
-      const file = `${dir}example_${i + 1}.ts`;
+      const file = `${dir}${slug(block)}.ts`;
       writeFileSync(file, source + "\nexport {};\n");
       await import(pathToFileURL(file).href);
     });
@@ -92,14 +141,15 @@ describe("README examples", () => {
  * Writes each block to tests/.readme/typecheck/ as its own module (followed by `export {}`, so that even a block
  * without imports is a module with its own scope and top-level `await`), with a tsconfig that extends the project's,
  * maps the package names to the sources, and declares the stubs as globals; runs tsc; returns the errors reported in
- * the examples, located at their README lines, and the number of examples checked.
+ * the examples, located at their documents' lines, and the number of examples checked.
  */
 async function typeCheck(): Promise<{ errors: string; checked: number }> {
   const dir = `${root}tests/.readme/typecheck/`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  const bySlug = new Map(blocks.map((block) => [slug(block), block]));
   const files = blocks.map((block) => {
-    const name = `readme_line_${block.line}.ts`;
+    const name = `${slug(block)}.ts`;
     writeFileSync(dir + name, block.code + "\nexport {};\n");
     return name;
   });
@@ -139,9 +189,9 @@ async function typeCheck(): Promise<{ errors: string; checked: number }> {
     const located = /^(.*?)\((\d+),(\d+)\): (.*)$/.exec(line);
     if (located === null) return /error TS\d+/.test(line) ? [line] : [];
     const [, path, row, column, message] = located;
-    const example = /(?:^|\/)readme_line_(\d+)\.ts$/.exec(path!);
-    if (example === null) return path!.endsWith("globals.d.ts") ? [line] : [];
-    return [`README.md:${Number(example[1]) + Number(row) - 1}:${column}: ${message}`];
+    const example = bySlug.get(/(?:^|\/)(\w+_line_\d+)\.ts$/.exec(path!)?.[1] ?? "");
+    if (example === undefined) return path!.endsWith("globals.d.ts") ? [line] : [];
+    return [`${example.document}:${example.line + Number(row) - 1}:${column}: ${message}`];
   });
   return { errors: errors.join("\n"), checked: files.length };
 }

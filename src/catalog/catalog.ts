@@ -36,7 +36,7 @@ export interface CatalogEntry {
  *
  * @example Buckets include the SLO threshold
  * ```ts
- * import { millisecondBuckets } from "./catalog.ts";
+ * import { millisecondBuckets } from "@atomic/metrics/catalog";
  * if (!millisecondBuckets.includes(100)) throw new Error("no 100 ms bucket");
  * ```
  */
@@ -64,7 +64,7 @@ export const millisecondBuckets: readonly number[] = Object.freeze([
  *
  * @example Every stream-processor metric is prefixed
  * ```ts
- * import { streamProcessorCatalog } from "./catalog.ts";
+ * import { streamProcessorCatalog } from "@atomic/metrics/catalog";
  * if (!streamProcessorCatalog.every((m) => m.name.startsWith("stream_processor_"))) {
  *   throw new Error("unprefixed metric");
  * }
@@ -154,7 +154,7 @@ export const streamProcessorCatalog: readonly CatalogEntry[] = Object.freeze(
  *
  * @example Consumer lag is labelled by topic and partition
  * ```ts
- * import { kafkaCatalog } from "./catalog.ts";
+ * import { kafkaCatalog } from "@atomic/metrics/catalog";
  * const lag = kafkaCatalog.find((m) => m.name === "kafka_consumer_lag");
  * if (lag?.labelNames.join() !== "topic,partition") throw new Error("wrong labels");
  * ```
@@ -227,7 +227,7 @@ export const kafkaCatalog: readonly CatalogEntry[] = Object.freeze(
  *
  * @example Cache counters are labelled by tier
  * ```ts
- * import { stateBackendCatalog } from "./catalog.ts";
+ * import { stateBackendCatalog } from "@atomic/metrics/catalog";
  * const hits = stateBackendCatalog.find((m) => m.name === "state_cache_hits_total");
  * if (hits?.labelNames.join() !== "cache_tier") throw new Error("wrong labels");
  * ```
@@ -294,7 +294,7 @@ export const stateBackendCatalog: readonly CatalogEntry[] = Object.freeze(
  *
  * @example The CPU ratio is a gauge
  * ```ts
- * import { systemCatalog } from "./catalog.ts";
+ * import { systemCatalog } from "@atomic/metrics/catalog";
  * const cpu = systemCatalog.find((m) => m.name === "process_cpu_usage_ratio");
  * if (cpu?.type !== "gauge") throw new Error("not a gauge");
  * ```
@@ -344,7 +344,7 @@ export const systemCatalog: readonly CatalogEntry[] = Object.freeze(
  *
  * @example Includes the start time
  * ```ts
- * import { standardProcessCatalog } from "./catalog.ts";
+ * import { standardProcessCatalog } from "@atomic/metrics/catalog";
  * if (!standardProcessCatalog.some((m) => m.name === "process_start_time_seconds")) {
  *   throw new Error("missing start time");
  * }
@@ -393,7 +393,7 @@ export const standardProcessCatalog: readonly CatalogEntry[] = Object.freeze(
  *
  * @example 29 metrics with unique names
  * ```ts
- * import { catalog } from "./catalog.ts";
+ * import { catalog } from "@atomic/metrics/catalog";
  * if (new Set(catalog.map((m) => m.name)).size !== 29) throw new Error("not 29 metrics");
  * ```
  */
@@ -413,7 +413,7 @@ export const catalog: readonly CatalogEntry[] = Object.freeze([
  *
  * @example Look up a metric
  * ```ts
- * import { catalogEntry } from "./catalog.ts";
+ * import { catalogEntry } from "@atomic/metrics/catalog";
  * if (catalogEntry("state_size_bytes").type !== "gauge") throw new Error("not a gauge");
  * ```
  */

@@ -5,8 +5,8 @@
  *
  * @example Instrument a stream processor
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { stateBackendMetrics, streamProcessorMetrics, systemMetrics } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { stateBackendMetrics, streamProcessorMetrics, systemMetrics } from "@atomic/metrics/catalog";
  * const registry = new Registry();
  * const processor = streamProcessorMetrics(registry);
  * const state = stateBackendMetrics(registry);

@@ -46,8 +46,8 @@ export interface StateBackendMetrics {
  *
  * @example Record a cache lookup
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { stateBackendMetrics } from "./state_backend_metrics.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { stateBackendMetrics } from "@atomic/metrics/catalog";
  * const state = stateBackendMetrics(new Registry());
  * state.cacheHits.inc({ cache_tier: "l1" });
  * state.operationDuration.observe({ backend: "memory", operation: "get" }, 0.2);

@@ -52,8 +52,8 @@ export interface StreamProcessorMetrics {
  *
  * @example Count and time an event
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { streamProcessorMetrics } from "./stream_processor_metrics.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { streamProcessorMetrics } from "@atomic/metrics/catalog";
  * const metrics = streamProcessorMetrics(new Registry());
  * metrics.eventsReceived.inc({ event_type: "order" });
  * metrics.processingDuration.observe({ event_type: "order" }, 12.5);

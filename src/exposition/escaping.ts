@@ -23,7 +23,7 @@ export const DEFAULT_ESCAPING: EscapingScheme = "underscores";
  *
  * @example
  * ```ts
- * import { isEscapingScheme } from "./escaping.ts";
+ * import { isEscapingScheme } from "@atomic/metrics";
  * if (!isEscapingScheme("allow-utf-8") || isEscapingScheme("utf8")) throw new Error();
  * ```
  */
@@ -83,7 +83,7 @@ function escape(name: string, scheme: EscapingScheme, colon: boolean): string {
  *
  * @example Escaping an OpenTelemetry name
  * ```ts
- * import { escapeMetricName } from "./escaping.ts";
+ * import { escapeMetricName } from "@atomic/metrics";
  *
  * const name = "http.server.request.duration";
  * if (escapeMetricName(name, "underscores") !== "http_server_request_duration") throw new Error();
@@ -107,7 +107,7 @@ export function escapeMetricName(name: string, scheme: EscapingScheme): string {
  *
  * @example
  * ```ts
- * import { escapeLabelName } from "./escaping.ts";
+ * import { escapeLabelName } from "@atomic/metrics";
  *
  * if (escapeLabelName("http.route", "underscores") !== "http_route") throw new Error();
  * if (escapeLabelName("a:b", "values") !== "U__a_3a_b") throw new Error();

@@ -33,7 +33,7 @@ export interface MetricJSON {
 }
 
 /**
- * @internal Snapshots in prom-client's JSON shape.
+ * @ignore @internal Snapshots in prom-client's JSON shape.
  *
  * @example
  * ```ts

@@ -24,7 +24,7 @@ export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1
 export const PROTOBUF_CONTENT_TYPE =
   "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
-/** The formats a source that only renders text offers: every format but protobuf. */
+/** @ignore @internal The formats a source that only renders text offers: every format but protobuf. */
 export const TEXT_FORMATS: readonly Format[] = ["prometheus", "openmetrics"];
 
 interface MediaRange {
@@ -144,13 +144,13 @@ function offerQuality(ranges: readonly MediaRange[], offer: Offer): number {
  * qvalue (`q=-1`, `q=abc`, `q=1.5`, `q=`, `q=0.1234`) is ignored.
  *
  * @param accept The request's `Accept` header, or `null` when absent.
- * @param formats The formats on offer (all by default; {@linkcode TEXT_FORMATS} for a source
- * that cannot write protobuf).
+ * @param formats The formats on offer (all by default; `["prometheus", "openmetrics"]` for a
+ * source that cannot write protobuf).
  * @returns `"openmetrics"`, `"protobuf"` or `"prometheus"`.
  *
  * @example Prometheus' scrape header selects OpenMetrics
  * ```ts
- * import { negotiateFormat } from "./negotiate.ts";
+ * import { negotiateFormat } from "@atomic/metrics";
  *
  * const prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
  * if (negotiateFormat(prometheus) !== "openmetrics") throw new Error();
@@ -160,12 +160,12 @@ function offerQuality(ranges: readonly MediaRange[], offer: Offer): number {
  *
  * @example Prometheus with native histograms asks for protobuf first
  * ```ts
- * import { negotiateFormat, TEXT_FORMATS } from "./negotiate.ts";
+ * import { negotiateFormat } from "@atomic/metrics";
  *
  * const accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited," +
  *   "application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1";
  * if (negotiateFormat(accept) !== "protobuf") throw new Error();
- * if (negotiateFormat(accept, TEXT_FORMATS) !== "openmetrics") throw new Error();
+ * if (negotiateFormat(accept, ["prometheus", "openmetrics"]) !== "openmetrics") throw new Error();
  * if (negotiateFormat("application/*") !== "openmetrics") throw new Error();
  * ```
  */
@@ -201,7 +201,7 @@ export function negotiateFormat(accept: string | null, formats?: readonly Format
  *
  * @example gzip unless refused with q=0
  * ```ts
- * import { negotiateEncoding } from "./negotiate.ts";
+ * import { negotiateEncoding } from "@atomic/metrics";
  *
  * if (negotiateEncoding("gzip, deflate") !== "gzip") throw new Error();
  * if (negotiateEncoding("gzip;q=0, *") !== "identity") throw new Error();
@@ -272,7 +272,7 @@ export interface NameNegotiation {
  *
  * @example Prometheus 3's scrape header
  * ```ts
- * import { negotiateNames } from "./negotiate.ts";
+ * import { negotiateNames } from "@atomic/metrics";
  *
  * const accept = "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2";
  * const names = negotiateNames(accept, "prometheus");
@@ -326,7 +326,7 @@ export function negotiateNames(accept: string | null, format: Format): NameNegot
  *
  * @example
  * ```ts
- * import { contentTypeWithNames, PROMETHEUS_CONTENT_TYPE } from "./negotiate.ts";
+ * import { contentTypeWithNames, PROMETHEUS_CONTENT_TYPE } from "@atomic/metrics";
  *
  * const type = contentTypeWithNames(PROMETHEUS_CONTENT_TYPE, { version: "1.0.0", escaping: "underscores", stated: true });
  * if (type !== "text/plain; version=1.0.0; charset=utf-8; escaping=underscores") throw new Error(type);

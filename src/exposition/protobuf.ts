@@ -304,6 +304,7 @@ function encodeExemplarMessage(exemplar: StoredExemplar): Uint8Array {
  *   throw new Error();
  * }
  * ```
+ * @ignore @internal Behind `Registry.render("protobuf")` and the HTTP handler; not part of the API.
  */
 export class ProtobufRenderer {
   private readonly families: readonly Family<SeriesBase>[];
@@ -597,6 +598,7 @@ export class ProtobufRenderer {
  * // length, name field (tag, length, "depth"), type GAUGE, then the metric.
  * if (bytes[0] !== bytes.length - 1 || bytes[8] !== 0x18 || bytes[9] !== 1) throw new Error();
  * ```
+ * @ignore @internal Behind `Registry.render("protobuf")`; not part of the API.
  */
 export function renderProtobuf(families: readonly Family<SeriesBase>[], options: ProtobufOptions = {}): Uint8Array {
   const renderer = new ProtobufRenderer(families, options);

@@ -13,7 +13,7 @@ import type { EscapingScheme } from "./escaping.ts";
 import { ProtobufRenderer } from "./protobuf.ts";
 
 /**
- * @internal Streams `families` in `format`: after each slice (about `sliceMs` of work) it waits
+ * @ignore @internal Streams `families` in `format`: after each slice (about `sliceMs` of work) it waits
  * for the next task, and it renders only as fast as it is read (`highWaterMark: 0`).
  */
 export function streamFamilies(

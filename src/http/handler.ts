@@ -361,8 +361,8 @@ async function isReady(ready: (() => boolean | Promise<boolean>) | undefined): P
  *
  * @example Serve a registry's exposition
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { metricsHandler } from "./handler.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { metricsHandler } from "@atomic/metrics";
  *
  * const registry = new Registry();
  * registry.counter({ name: "jobs_total", help: "Jobs" }).inc(3);

@@ -211,8 +211,8 @@ function pathOf(url: string | undefined): string {
  *
  * @example Count requests by route
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { instrumentFetch } from "./middleware.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentFetch } from "@atomic/metrics";
  *
  * const registry = new Registry();
  * const handler = instrumentFetch(() => new Response("hi"), {
@@ -264,8 +264,8 @@ export function instrumentFetch(
  *
  * @example Instrument a listener (with Node: `createServer(instrumentNodeListener(app, { registry }))`)
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { instrumentNodeListener } from "./middleware.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentNodeListener } from "@atomic/metrics";
  *
  * const registry = new Registry();
  * const listener = instrumentNodeListener((_request, response: { statusCode: number; end(): void; once(event: string, listener: () => void): void }) => {

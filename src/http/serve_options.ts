@@ -13,7 +13,7 @@ import type { FetchHandler, MetricsHandlerOptions, MetricsSource } from "./handl
  *
  * @example Options for a server on a free loopback port
  * ```ts
- * import type { ServeOptions } from "./serve_options.ts";
+ * import type { ServeOptions } from "@atomic/metrics";
  *
  * const options: ServeOptions = { registry: { render: () => "" }, port: 0, hostname: "127.0.0.1" };
  * if (options.port !== 0) throw new Error();
@@ -70,6 +70,7 @@ export interface ListenOptions {
  * try { listenOptions({ registry: { render: () => "" }, port: 70000 }); } catch { refused = true; }
  * if (!refused) throw new Error();
  * ```
+ * @ignore @internal Shared by the runtime adapters; not part of the API.
  */
 export function listenOptions(options: ServeOptions): ListenOptions {
   if (options === null || typeof options !== "object") throw new TypeError("serve() expects an options object");
@@ -96,6 +97,7 @@ export function listenOptions(options: ServeOptions): ListenOptions {
  * const response = badRequest();
  * if (response.status !== 400 || (await response.text()) !== "Bad request\n") throw new Error();
  * ```
+ * @ignore @internal Shared by the runtime adapters; not part of the API.
  */
 export function badRequest(): Response {
   return new Response("Bad request\n", {
@@ -116,6 +118,7 @@ export function badRequest(): Response {
  * import { internalError } from "./serve_options.ts";
  * if (internalError().status !== 500) throw new Error();
  * ```
+ * @ignore @internal Shared by the runtime adapters; not part of the API.
  */
 export function internalError(): Response {
   return new Response("Internal server error\n", {
@@ -142,6 +145,7 @@ export function internalError(): Response {
  * const withHost = new Request("http://localhost/metrics", { headers: { host: "localhost" } });
  * if ((await handler(withHost)).status !== 200) throw new Error();
  * ```
+ * @ignore @internal Shared by the runtime adapters; not part of the API.
  */
 export function requireHost(handler: FetchHandler): FetchHandler {
   return (request) => {
@@ -163,6 +167,7 @@ export function requireHost(handler: FetchHandler): FetchHandler {
  * import { reportError } from "./serve_options.ts";
  * reportError(() => { throw new Error("broken reporter"); }, new Error("x")); // does not throw
  * ```
+ * @ignore @internal Shared by the runtime adapters; not part of the API.
  */
 export function reportError(onError: ((error: unknown) => void) | undefined, error: unknown): void {
   try {

@@ -70,7 +70,7 @@ function clean(name: string): string | undefined {
  *
  * @example Both client APIs label an unknown topic alike
  * ```ts
- * import { kafkaErrorType } from "./error_type.ts";
+ * import { kafkaErrorType } from "@atomic/metrics/kafka";
  * const kafkaJsStyle = Object.assign(new Error("Broker: Unknown topic or partition"), { type: "ERR_UNKNOWN_TOPIC_OR_PART", code: 3 });
  * const rdkafkaStyle = Object.assign(new Error("Broker: Unknown topic or partition"), { code: 3 });
  * if (kafkaErrorType(kafkaJsStyle) !== kafkaErrorType(rdkafkaStyle)) throw new Error("labels differ");

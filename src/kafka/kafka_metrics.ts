@@ -50,8 +50,8 @@ export interface KafkaMetrics {
  *
  * @example Register and read
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { kafkaMetrics } from "./kafka_metrics.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { kafkaMetrics } from "@atomic/metrics/kafka";
  * const kafka = kafkaMetrics(new Registry());
  * kafka.messagesSent.inc({ topic: "orders" }, 3);
  * if (kafka.messagesSent.get({ topic: "orders" }) !== 3) throw new Error("not counted");

@@ -172,8 +172,8 @@ function wrapEachBatch(
  *
  * @example Handlers are measured
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { instrumentKafkaJsConsumer } from "./kafkajs_consumer.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentKafkaJsConsumer } from "@atomic/metrics/kafka";
  * const consumer = {
  *   async run(config?: { eachMessage?: (p: any) => Promise<void> }) {
  *     await config?.eachMessage?.({ topic: "orders", partition: 0, message: { value: "abc", offset: "0" } });

@@ -105,8 +105,8 @@ async function measured(
  *
  * @example Instrument, then use the producer as before
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { instrumentKafkaJsProducer } from "./kafkajs_producer.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentKafkaJsProducer } from "@atomic/metrics/kafka";
  * const sent: unknown[] = [];
  * const producer = {
  *   async send(record: { topic: string; messages: unknown[] }) { sent.push(record); return []; },

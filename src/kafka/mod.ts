@@ -7,8 +7,8 @@
  * @example Instrument a KafkaJS-style producer
  * ```ts ignore
  * import { KafkaJS } from "@confluentinc/kafka-javascript";
- * import { Registry } from "atomic-metrics";
- * import { instrumentKafkaJsProducer } from "atomic-metrics/kafka";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentKafkaJsProducer } from "@atomic/metrics/kafka";
  * const registry = new Registry();
  * const producer = new KafkaJS.Kafka({ kafkaJS: { brokers: ["localhost:9092"] } }).producer();
  * instrumentKafkaJsProducer(producer, { registry });

@@ -101,8 +101,8 @@ function promised<T>(start: (callback: RdkafkaCallback<T>) => unknown): Promise<
  *
  * @example Messages are counted when the client emits them
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { instrumentRdkafkaConsumer } from "./rdkafka_consumer.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentRdkafkaConsumer } from "@atomic/metrics/kafka";
  * const consumer = {
  *   consume() {
  *     consumer.emit("data", { topic: "orders", partition: 0, offset: 4, value: new Uint8Array(3) });

@@ -77,8 +77,8 @@ function deliveryReportsEnabled(producer: object): boolean {
  *
  * @example Delivery reports carry the measurements
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { instrumentRdkafkaProducer } from "./rdkafka_producer.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { instrumentRdkafkaProducer } from "@atomic/metrics/kafka";
  * const opaques: unknown[] = [];
  * const producer = {
  *   _cb_configs: { event: { delivery_cb() {} } },

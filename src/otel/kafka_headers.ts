@@ -111,7 +111,7 @@ function ownValue(entry: Record<string, unknown>, key: string): unknown {
  *
  * @example Read a header from KafkaJS- and rdkafka-style headers
  * ```ts
- * import { kafkaHeadersGetter } from "./mod.ts";
+ * import { kafkaHeadersGetter } from "@atomic/metrics/otel";
  *
  * const bytes = new TextEncoder().encode("v");
  * if (kafkaHeadersGetter.get({ k: bytes }, "k") !== "v") throw new Error("not decoded");
@@ -162,7 +162,7 @@ export const kafkaHeadersGetter: TextMapGetter<KafkaHeaders> = {
  *
  * @example Set a header in both shapes
  * ```ts
- * import { kafkaHeadersSetter } from "./mod.ts";
+ * import { kafkaHeadersSetter } from "@atomic/metrics/otel";
  *
  * const object = { traceparent: "old" };
  * kafkaHeadersSetter.set(object, "traceparent", "new");
@@ -208,7 +208,7 @@ export const kafkaHeadersSetter: TextMapSetter<KafkaHeaders> = {
  *
  * @example Inject the active span into a produced message
  * ```ts
- * import { injectKafkaHeaders, type KafkaHeaderObject } from "./mod.ts";
+ * import { injectKafkaHeaders, type KafkaHeaderObject } from "@atomic/metrics/otel";
  * import { context, trace } from "@opentelemetry/api";
  *
  * const span = trace.wrapSpanContext({
@@ -251,7 +251,7 @@ export function injectKafkaHeaders<H extends KafkaHeaders = KafkaHeaderObject>(
  *
  * @example Continue a trace from a consumed message
  * ```ts
- * import { extractKafkaHeaders } from "./mod.ts";
+ * import { extractKafkaHeaders } from "@atomic/metrics/otel";
  * import { trace } from "@opentelemetry/api";
  *
  * const context = extractKafkaHeaders([

@@ -10,7 +10,7 @@
  *
  * @example Run work in a span
  * ```ts
- * import { withSpan } from "./mod.ts";
+ * import { withSpan } from "@atomic/metrics/otel";
  *
  * if (withSpan("compute", () => 6 * 7) !== 42) throw new Error("wrong result");
  * ```

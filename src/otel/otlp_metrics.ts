@@ -406,8 +406,8 @@ function snapshotBody(registry: CollectableRegistry, resource: ResourceAttribute
  *
  * @example Push at the end of a serverless invocation
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { pushMetrics } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { pushMetrics } from "@atomic/metrics/otel";
  *
  * const registry = new Registry();
  * registry.counter({ name: "invocations_total", help: "Invocations" }).inc();
@@ -451,8 +451,8 @@ export async function pushMetrics(registry: CollectableRegistry, options: PushMe
  *
  * @example Push every 10 seconds, and a last time on shutdown
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { startMetricsPush } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { startMetricsPush } from "@atomic/metrics/otel";
  *
  * const registry = new Registry();
  * const requests = registry.counter({ name: "requests_total", help: "Requests" });

@@ -266,8 +266,8 @@ function encodeMetric(metric: MetricSnapshot, start: string, time: string): Otlp
  *
  * @example Encode a counter
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { encodeMetricsRequest } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { encodeMetricsRequest } from "@atomic/metrics/otel";
  *
  * const registry = new Registry();
  * registry.counter({ name: "jobs_total", help: "Jobs" }).inc(3);

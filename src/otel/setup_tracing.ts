@@ -85,7 +85,7 @@ function buildSampler(sdk: SdkTraceBase, resolved: ResolvedTracingOptions): Samp
  *
  * @example Trace to a collector, then shut down
  * ```ts ignore
- * import { setupTracing, withSpan } from "./mod.ts";
+ * import { setupTracing, withSpan } from "@atomic/metrics/otel";
  *
  * const tracing = await setupTracing({ serviceName: "checkout", url: "http://localhost:4318/v1/traces" });
  * await withSpan("charge card", async () => {

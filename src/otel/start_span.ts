@@ -87,7 +87,7 @@ function recordFailure(span: Span, error: unknown): void {
  *
  * @example End a span when a block leaves
  * ```ts
- * import { startSpan } from "./mod.ts";
+ * import { startSpan } from "@atomic/metrics/otel";
  *
  * let handle;
  * {

@@ -32,8 +32,8 @@ function activeTraceExemplar(): Record<string, string> | undefined {
  *
  * @example Link histogram buckets to traces
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { traceExemplars } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { traceExemplars } from "@atomic/metrics/otel";
  *
  * const registry = new Registry({ exemplars: traceExemplars() });
  * const latency = registry.histogram({ name: "latency_seconds", help: "Latency" });

@@ -209,7 +209,7 @@ export interface OtlpEndpointOptions {
  * `OTEL_EXPORTER_OTLP_HEADERS`, then the `headers` option, then `fixed`,
  * later ones winning.
  *
- * @internal Shared by {@linkcode resolveTracingOptions} and the metrics push.
+ * @ignore @internal Shared by {@linkcode resolveTracingOptions} and the metrics push.
  * @throws {Error} naming the option or variable whose value is invalid.
  */
 export function resolveOtlpEndpoint(
@@ -237,7 +237,7 @@ export function resolveOtlpEndpoint(
  * then `OTEL_SERVICE_NAME` as `service.name` (which wins, as the
  * specification says). Options are merged over the result by the caller.
  *
- * @internal Shared by {@linkcode resolveTracingOptions} and the metrics push.
+ * @ignore @internal Shared by {@linkcode resolveTracingOptions} and the metrics push.
  * @throws {Error} naming the variable whose value is invalid.
  */
 export function resourceFromEnvironment(env: Environment): Record<string, string> {
@@ -300,7 +300,7 @@ function checkMillis(value: number | undefined, name: string, fallback: number):
  *
  * @example Fall back to the variables
  * ```ts
- * import { resolveTracingOptions } from "./mod.ts";
+ * import { resolveTracingOptions } from "@atomic/metrics/otel";
  *
  * const resolved = resolveTracingOptions({
  *   env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" },

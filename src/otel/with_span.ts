@@ -29,8 +29,8 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
  *
  * @example Time a job and trace it
  * ```ts
- * import { Registry } from "../registry.ts";
- * import { withSpan } from "./mod.ts";
+ * import { Registry } from "@atomic/metrics";
+ * import { withSpan } from "@atomic/metrics/otel";
  *
  * const registry = new Registry();
  * const jobSeconds = registry.histogram({ name: "job_seconds", help: "Job time", labelNames: ["job"] as const });

@@ -816,7 +816,7 @@ export class Store {
     return { bytes: this.labelBytes, at: table[row + ROW_TEXT]!, length: table[row + ROW_TEXT_LENGTH]! };
   }
 
-  /** @internal The label store as bytes (where `labelText` points). */
+  /** @ignore @internal The label store as bytes (where `labelText` points). */
   get labelStore(): Uint8Array {
     return this.labelBytes;
   }

@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { catalog, standardProcessCatalog } from "../../src/catalog/catalog.ts";
 import {
-  catalogDocument,
   catalogTable,
   END_MARKER,
   normalizeMarkdown,
@@ -36,8 +35,11 @@ describe("scripts/catalog-table.ts", () => {
     assert.equal(replaceCatalogSection(`${END_MARKER} ${START_MARKER}`, "x"), undefined);
   });
 
-  it("docs/catalog.md is the generated table (run scripts/catalog-table.ts after changing the catalog)", () => {
-    assert.equal(normalizeMarkdown(readFileSync(doc, "utf8")), normalizeMarkdown(catalogDocument()));
+  it("docs/catalog.md's catalog section is the generated table (run scripts/catalog-table.ts after changing the catalog)", () => {
+    const text = readFileSync(doc, "utf8");
+    const updated = replaceCatalogSection(text, catalogTable());
+    assert.ok(updated !== undefined, "docs/catalog.md has no catalog:start … catalog:end section");
+    assert.equal(normalizeMarkdown(updated), normalizeMarkdown(text));
   });
 
   it("README.md's catalog section, when it has the markers, is the generated table", () => {

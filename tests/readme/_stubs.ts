@@ -71,3 +71,12 @@ export declare const url: string;
 
 /** A bearer token. */
 export declare const token: string;
+
+/** A batch job that backs records up, telling `progress` how many it did. */
+export declare function backUp(progress: (count: number) => void): Promise<void>;
+
+/** The registry of a batch job's extract step. */
+export declare const extractMetrics: Registry;
+
+/** The registry of a batch job's retries. */
+export declare const retryMetrics: Registry;
