@@ -29,7 +29,7 @@ import cluster, { type Worker } from "node:cluster";
 import process from "node:process";
 import type { Format, RenderOptions } from "../src/registry.ts";
 import type { MetricSnapshot } from "../src/exposition/snapshot.ts";
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "../src/exposition/negotiate.ts";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, textFormatOf } from "../src/exposition/negotiate.ts";
 import {
   type AggregatedSnapshot,
   type Aggregator,
@@ -410,14 +410,7 @@ export class AggregatorRegistry {
    * @throws {RangeError} for another content type.
    */
   setContentType(contentType: string): void {
-    if (contentType !== PROMETHEUS_CONTENT_TYPE && contentType !== OPENMETRICS_CONTENT_TYPE) {
-      throw new RangeError(
-        `AggregatorRegistry.setContentType() takes ${JSON.stringify(PROMETHEUS_CONTENT_TYPE)} or ${
-          JSON.stringify(OPENMETRICS_CONTENT_TYPE)
-        }, got ${JSON.stringify(contentType)}`,
-      );
-    }
-    this.openMetrics = contentType === OPENMETRICS_CONTENT_TYPE;
+    this.openMetrics = textFormatOf("AggregatorRegistry", contentType) === "openmetrics";
   }
 
   /**

@@ -15,7 +15,7 @@ import { renderProtobuf } from "./exposition/protobuf.ts";
 import { streamFamilies } from "./exposition/stream.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
 import { type MetricJSON, metricsAsJSON } from "./exposition/metrics_json.ts";
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./exposition/negotiate.ts";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, textFormatOf } from "./exposition/negotiate.ts";
 import { escapingOf, type Format, Registry, type RenderOptions } from "./registry.ts";
 
 /**
@@ -142,15 +142,7 @@ export class MergedRegistry {
 
   /** Chooses what `metrics()` returns (see `Registry.setContentType()`). */
   setContentType(contentType: string): void {
-    if (contentType === PROMETHEUS_CONTENT_TYPE) this.exposition = "prometheus";
-    else if (contentType === OPENMETRICS_CONTENT_TYPE) this.exposition = "openmetrics";
-    else {
-      throw new RangeError(
-        `MergedRegistry.setContentType() takes Registry.PROMETHEUS_CONTENT_TYPE or Registry.OPENMETRICS_CONTENT_TYPE, got ${
-          JSON.stringify(contentType)
-        }`,
-      );
-    }
+    this.exposition = textFormatOf("MergedRegistry", contentType);
   }
 
   /** The exposition after every registry's collect hooks (see `Registry.metrics()`). */

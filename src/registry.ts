@@ -36,7 +36,7 @@ import { unrefTimer } from "./otel/_runtime.ts";
 import { collectSnapshots, type MetricSnapshot } from "./exposition/snapshot.ts";
 import { type MetricJSON, metricsAsJSON } from "./exposition/metrics_json.ts";
 import { MergedRegistry } from "./merged_registry.ts";
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./exposition/negotiate.ts";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, textFormatOf } from "./exposition/negotiate.ts";
 export type { MetricSnapshot, SeriesSnapshot } from "./exposition/snapshot.ts";
 import {
   CHANGES,
@@ -679,15 +679,7 @@ export class Registry {
    * ```
    */
   setContentType(contentType: string): void {
-    if (contentType === PROMETHEUS_CONTENT_TYPE) this.exposition = "prometheus";
-    else if (contentType === OPENMETRICS_CONTENT_TYPE) this.exposition = "openmetrics";
-    else {
-      throw new RangeError(
-        `Registry.setContentType() takes Registry.PROMETHEUS_CONTENT_TYPE or Registry.OPENMETRICS_CONTENT_TYPE, got ${
-          JSON.stringify(contentType)
-        }`,
-      );
-    }
+    this.exposition = textFormatOf("Registry", contentType);
   }
 
   /** The Content-Type of the Prometheus text format 0.0.4. */

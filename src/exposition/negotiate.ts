@@ -18,6 +18,20 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /**
+ * @ignore @internal The text format a `setContentType(contentType)` chooses, or a RangeError
+ * naming `owner`'s method and the value.
+ */
+export function textFormatOf(owner: string, contentType: unknown): "prometheus" | "openmetrics" {
+  if (contentType === PROMETHEUS_CONTENT_TYPE) return "prometheus";
+  if (contentType === OPENMETRICS_CONTENT_TYPE) return "openmetrics";
+  throw new RangeError(
+    `${owner}.setContentType() takes ${JSON.stringify(PROMETHEUS_CONTENT_TYPE)} (Registry.PROMETHEUS_CONTENT_TYPE) or ${
+      JSON.stringify(OPENMETRICS_CONTENT_TYPE)
+    } (Registry.OPENMETRICS_CONTENT_TYPE), got ${JSON.stringify(contentType)}`,
+  );
+}
+
+/**
  * `Content-Type` of Prometheus' protobuf format: length-delimited
  * `io.prometheus.client.MetricFamily` messages, written as client_golang writes it.
  */

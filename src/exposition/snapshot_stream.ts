@@ -9,12 +9,12 @@
 
 import type { Family, SeriesBase } from "../_family.ts";
 import type { Format } from "../registry.ts";
-import { nextTask } from "../_tasks.ts";
 import { CHUNK_BYTES } from "./_renderer.ts";
 import { DEFAULT_ESCAPING, type EscapingScheme } from "./escaping.ts";
 import { ProtobufRenderer } from "./protobuf.ts";
 import type { MetricSnapshot, SeriesSnapshot } from "./snapshot.ts";
 import { SnapshotTextRenderer } from "./snapshot_text.ts";
+import { streamChunks } from "./stream.ts";
 
 /** @ignore @internal Options of {@linkcode streamSnapshots} and {@linkcode renderSnapshots}. */
 export interface SnapshotRenderOptions {
@@ -133,17 +133,7 @@ export function streamSnapshots(
   const renderer = format === "protobuf"
     ? new ProtobufRenderer(protobufFamilies(metrics), { escaping })
     : new SnapshotTextRenderer(metrics, format === "openmetrics", escaping);
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const started = performance.now();
-      do {
-        const chunks = renderer.next(CHUNK_BYTES);
-        if (chunks === undefined) return controller.close();
-        for (const chunk of chunks) controller.enqueue(chunk);
-      } while (performance.now() - started < sliceMs);
-      await nextTask();
-    },
-  }, { highWaterMark: 0 });
+  return streamChunks(renderer, sliceMs);
 }
 
 /**

@@ -26,6 +26,19 @@ export function streamFamilies(
   const renderer = format === "protobuf"
     ? new ProtobufRenderer(families, { escaping, created })
     : new ByteRenderer(families, format === "openmetrics", escaping, created);
+  return streamChunks(renderer, sliceMs);
+}
+
+/** @ignore @internal What writes an exposition in chunks: at least `budget` bytes a call, `undefined` at the end. */
+export interface ChunkRenderer {
+  next(budget: number): Uint8Array[] | undefined;
+}
+
+/**
+ * @ignore @internal Streams what a chunk renderer writes: after each slice (about `sliceMs` of
+ * work) it waits for the next task, and it renders only as fast as it is read (`highWaterMark: 0`).
+ */
+export function streamChunks(renderer: ChunkRenderer, sliceMs: number): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const started = performance.now();

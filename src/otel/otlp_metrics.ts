@@ -15,6 +15,7 @@ import type { MetricSnapshot } from "../registry.ts";
 import { type Environment, readEnvironment, refTimer, unrefTimer } from "./_runtime.ts";
 import { encodeMetricsRequest, type ResourceAttributes } from "./otlp_metrics_encoding.ts";
 import { resolveOtlpEndpoint, resourceFromEnvironment } from "./tracing_options.ts";
+import { abortable } from "../_abortable.ts";
 
 /** What a push needs from a registry: its snapshot. */
 export interface CollectableRegistry {
@@ -230,25 +231,6 @@ function retryAfterMs(header: string | null): number | undefined {
   if (!/^[A-Za-z]{3}/.test(trimmed)) return undefined;
   const wait = Date.parse(trimmed) - Date.now();
   return wait > 0 ? wait : undefined;
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**

@@ -8,6 +8,7 @@
 import { PROMETHEUS_CONTENT_TYPE } from "../exposition/negotiate.ts";
 import type { MetricsSource } from "../http/handler.ts";
 import { isLegacyLabelName, isWellFormed } from "../labels.ts";
+import { abortable } from "../_abortable.ts";
 
 /** Options of {@linkcode pushToGateway}. */
 export interface PushToGatewayOptions {
@@ -229,25 +230,6 @@ function prepare(options: PushToGatewayOptions): PreparedPush {
   }
   if (method !== "DELETE") headers.set("content-type", PROMETHEUS_CONTENT_TYPE);
   return { url, method, headers, registry: method === "DELETE" ? undefined : registry, timeout, fetch: fetchFunction };
-}
-
-/** `promise`, or a rejection as soon as `signal` aborts (a fetch may not watch its signal). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
