@@ -4,7 +4,7 @@
  * Observations fall into logarithmic bins whose edges grow by 2% (a relative accuracy of
  * 1%), mirrored for negative values, with one bin for values within 1e-9 of zero. There are
  * 4,187 such bins from -1e9 to 1e9 (larger values and infinities share the outermost ones),
- * far more than a series uses at once, so an age bucket keeps only a window of 402
+ * far more than a series uses at once, so an age bucket keeps only a window of 369
  * consecutive bins that follows the data, at one of five scales: scale `s` merges 2^s
  * neighbouring bins into one (bins 2%, 4%, 8%, 17% and 37% wide). The whole range fits at
  * scale 4, so every value has a bin.
@@ -17,14 +17,14 @@
  *   quantiles keep their accuracy and a few low outliers cost little rank;
  * - otherwise coarsen by one scale and try again.
  * Rank error stays small across many decades because coarsening keeps every part of the
- * distribution; the relative error is 1% while a bucket's data spans less than about 3.4
+ * distribution; the relative error is 1% while a bucket's data spans less than about 3.2
  * decades, and doubles with each coarsening. Each bucket also keeps its lowest and highest
  * value (to 0.03%), which bound the interpolation in the partly filled outermost bins.
  *
- * Layout in Int32 words, per age bucket (409 words, so 5 age buckets take 8,180 bytes):
+ * Layout in Int32 words, per age bucket (376 words, so 5 age buckets take 7,520 bytes):
  *
  * ```
- * | epoch | lock | layout | zero | lowest | highest | pending | bin 0 | bin 1 | ... | bin 401 |
+ * | epoch | lock | layout | zero | lowest | highest | pending | bin 0 | bin 1 | ... | bin 368 |
  * ```
  * - epoch: the age bucket's epoch stamp (0 = never used; negated while it is being cleared);
  * - lock: a counter, odd while a thread moves the window; readers use it as a sequence lock;
@@ -67,7 +67,7 @@ const HIGHEST = 5;
 const PENDING = 6;
 const HEADER = 7;
 /** Int32 words per age bucket. */
-const BUCKET_WORDS = 409;
+const BUCKET_WORDS = 376;
 /** The extremes are kept 64 times finer than the bins (0.03%), as signed "sub-keys". */
 const SUB_SHIFT = 6;
 const SUBS_PER_LOG = (1 << SUB_SHIFT) * INV_LOG_GROWTH;
@@ -88,7 +88,7 @@ const FOLD_SHARE = 1 / 256;
  */
 const SPIN_LIMIT = 1 << 15;
 
-/** Int32 words one sketch takes: 409 per age bucket. */
+/** Int32 words one sketch takes: 376 per age bucket. */
 export function sketchWords(ageBuckets: number): number {
   return ageBuckets * BUCKET_WORDS;
 }
