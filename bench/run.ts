@@ -9,6 +9,7 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fmtBytes } from "./_memory.ts";
+import type { ClusterRow } from "./cluster_bench.ts";
 
 function run(file: string, args: string[] = [], flags: string[] = [], cwd?: string): Record<string, unknown>[] {
   const out = execFileSync(process.execPath, [...flags, "--import", "tsx", file, ...args], {
@@ -222,6 +223,14 @@ try { // issue 14: a native histogram's bound observe() against a classic one's 
   md += `\nThe native histogram benchmark failed to run: ${(e as Error).message.split("\n")[0]}\n`;
 }
 md += protobufSection();
+try { // issue 15: node:cluster aggregation, ours against prom-client's, with real worker processes
+  const rows = run("bench/cluster_bench.ts") as unknown as ClusterRow[];
+  md += `\n## node:cluster aggregation (4 worker processes)\n\n${
+    (await import("./cluster_bench.ts")).clusterTable(rows)
+  }`;
+} catch (e) {
+  md += `\nThe node:cluster benchmark failed to run: ${(e as Error).message.split("\n")[0]}\n`;
+}
 md += `\nThe whole run took ${((performance.now() - started) / 60_000).toFixed(1)} minutes.\n`;
 writeFileSync("bench/RESULTS.md", md);
 console.log(md);
