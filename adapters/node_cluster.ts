@@ -34,7 +34,9 @@ import {
   type AggregatedSnapshot,
   type Aggregator,
   AGGREGATORS,
+  type CompactSnapshot,
   isAggregator,
+  mergeCompact,
   mergeSnapshots,
 } from "../src/exposition/snapshot_merge.ts";
 import { fromWire, toWire, type WireMetric } from "../src/exposition/snapshot_wire.ts";
@@ -261,7 +263,7 @@ export interface AggregatorRegistryOptions {
 
 /** A request the primary waits for: the parts so far. */
 interface Outstanding {
-  metrics: AggregatedSnapshot[];
+  metrics: CompactSnapshot[];
   /** Sent before the worker said it just started listening: it was perhaps never received. */
   lost: boolean;
 }
@@ -270,8 +272,14 @@ interface Outstanding {
 interface WorkerState {
   /** It runs `clusterWorker()` (it said so, or answered). */
   ready: boolean;
-  /** Its last complete snapshot and the request it answered. */
-  last: AggregatedSnapshot[] | undefined;
+  /**
+   * It was running when the aggregator was made, was asked whether it runs `clusterWorker()`,
+   * and has not said yet: a scrape waits for it as for a ready one, until one deadline passed
+   * without a word from it (a process that never opts in then holds no later scrape up).
+   */
+  hello: boolean;
+  /** Its last complete snapshot (as it came, in blocks) and the request it answered. */
+  last: CompactSnapshot[] | undefined;
   lastId: number;
   /** Complete answers so far. */
   answers: number;
@@ -354,7 +362,7 @@ export class AggregatorRegistry {
   /** The merged snapshot of the last scrape. */
   private merged: AggregatedSnapshot[] = [];
   /** The cumulative totals of the workers that exited. */
-  private retired: AggregatedSnapshot[] = [];
+  private retired: CompactSnapshot[] = [];
   private liveWorkers = 0;
   private missedWorkers = 0;
   private missedTotal = 0;
@@ -393,8 +401,16 @@ export class AggregatorRegistry {
     this.onExit = (worker) => this.exited(worker);
     cluster.on("message", this.onMessage);
     cluster.on("exit", this.onExit);
-    // Workers that started listening before this aggregator existed say so when asked.
-    for (const worker of this.live()) this.post(worker, { kind: "hello" });
+    // Workers that started listening before this aggregator existed say so when asked; until
+    // they do (or a scrape's deadline passes without a word), scrapes wait for them too.
+    for (const worker of this.live()) {
+      const state = this.stateOf(worker.id);
+      state.hello = true;
+      this.post(worker, { kind: "hello" }, () => {
+        state.hello = false;
+        this.wake(state);
+      });
+    }
   }
 
   /** The `Content-Type` of what {@linkcode clusterMetrics} returns. */
@@ -496,7 +512,15 @@ export class AggregatorRegistry {
   private stateOf(id: number): WorkerState {
     let state = this.states.get(id);
     if (state === undefined) {
-      state = { ready: false, last: undefined, lastId: 0, answers: 0, outstanding: new Map(), waiters: [] };
+      state = {
+        ready: false,
+        hello: false,
+        last: undefined,
+        lastId: 0,
+        answers: 0,
+        outstanding: new Map(),
+        waiters: [],
+      };
       this.states.set(id, state);
     }
     return state;
@@ -540,8 +564,8 @@ export class AggregatorRegistry {
         });
       }
       asked.push([worker.id, state, state.answers]);
-      // Only workers known to run clusterWorker() are waited for.
-      if (state.ready) {
+      // Only workers known to run clusterWorker(), or asked whether they do, are waited for.
+      if (state.ready || state.hello) {
         answered.push(
           new Promise((resolve) => {
             state.waiters.push(resolve);
@@ -564,10 +588,15 @@ export class AggregatorRegistry {
     let missed = 0;
     for (const [id, state, answers] of asked) {
       if (this.states.get(id) === state && state.answers === answers) missed++;
+      // Silent through a whole scrape: not waited for again until it says it runs clusterWorker().
+      state.hello = false;
     }
     this.liveWorkers = workers.length;
     this.missedWorkers = missed;
     this.missedTotal += missed;
+    // The last merge is let go first: the new one is built without both held at once (a
+    // stream still reading the last one holds it itself).
+    this.merged = [];
     this.merged = this.merge((error) => {
       tell(onError, error);
       tell(this.onError, error);
@@ -586,7 +615,7 @@ export class AggregatorRegistry {
       [],
       ["metric"],
     );
-    const sources: AggregatedSnapshot[][] = [[
+    const sources: (AggregatedSnapshot | CompactSnapshot)[][] = [[
       selfSnapshot(SELF.workers, "gauge", "Live node:cluster workers at the last scrape.", [
         { labels: {}, value: this.liveWorkers },
       ]),
@@ -643,12 +672,14 @@ export class AggregatorRegistry {
     const state = this.stateOf(worker.id);
     if (message.kind === "ready") {
       state.ready = true;
+      state.hello = false;
       // A worker that just started listening never got the requests sent before: ask again.
       if ((message as Ready).start) { for (const request of state.outstanding.values()) request.lost = true; }
       return;
     }
     if ((message.kind !== "part" && message.kind !== "failed") || message.from !== this.key) return;
     state.ready = true;
+    state.hello = false;
     const request = state.outstanding.get(message.id);
     if (request === undefined) return;
     if (message.kind === "failed") {
@@ -661,8 +692,9 @@ export class AggregatorRegistry {
       for (const metric of fromWire(message.metrics)) {
         // A metric too large for one part continues in the next.
         const previous = request.metrics[request.metrics.length - 1];
-        if (previous !== undefined && previous.name === metric.name) previous.series.push(...metric.series);
-        else request.metrics.push(metric);
+        if (previous !== undefined && previous.name === metric.name && previous.type === metric.type) {
+          previous.blocks.push(...metric.blocks);
+        } else request.metrics.push(metric);
       }
     } catch (error) {
       state.outstanding.delete(message.id);
@@ -689,7 +721,7 @@ export class AggregatorRegistry {
     this.exitedTotal++;
     if (state === undefined) return;
     if (state.last !== undefined) {
-      this.retired = mergeSnapshots([this.retired, state.last], {
+      this.retired = mergeCompact([this.retired, state.last], {
         cumulative: true,
         onConflict: (metric, _source, reason) => {
           this.conflicts.set(metric, (this.conflicts.get(metric) ?? 0) + 1);

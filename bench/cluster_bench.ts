@@ -197,8 +197,8 @@ async function measureCase(
 ): Promise<ClusterRow[]> {
   // A fresh aggregator per case (the previous case's workers exited, and their totals stay in
   // theirs), made before the workers, as an application does: each worker's first message then
-  // tells it that the worker answers. (One made after the workers started knows them only once
-  // they answered its hello: a scrape right after `new AggregatorRegistry()` waits for none.)
+  // tells it that the worker answers. (One made after the workers started asks them, and its
+  // first scrape waits for their answer too.)
   const aggregator = new AggregatorRegistry({ timeout: 60_000 });
   let workers: Worker[] = [];
   try {

@@ -88,6 +88,174 @@ export interface MergeOptions {
   onConflict?: (metric: string, source: number, reason: string) => void;
 }
 
+/** @ignore @internal A native histogram's buckets, as a series' snapshot has them. */
+export type NativeSnapshot = NonNullable<SeriesSnapshot["native"]>;
+
+/**
+ * @ignore @internal Series of one metric that share their label names (and a histogram's bucket bounds, a
+ * summary's quantiles, whether there are native buckets), one after another in one flat list:
+ * what crosses the cluster's IPC channel and what the primary keeps of each worker, with no
+ * object per series.
+ */
+export interface SeriesBlock {
+  /** The label names of every series here, in their order. */
+  keys: readonly string[];
+  /** A histogram's bucket bounds (the last `Infinity`); empty otherwise. */
+  les: readonly number[];
+  /** A summary's quantiles; empty otherwise (and for a summary whose series show none). */
+  quantiles: readonly number[];
+  /**
+   * The series, each as `keys.length` label values then its numbers: a counter's or gauge's
+   * value; a histogram's count, sum and cumulative bucket counts; a summary's count, sum and
+   * quantile values.
+   */
+  rows: readonly (string | number)[];
+  /** A histogram's native buckets, by series; undefined when the series have none. */
+  native: readonly (NativeSnapshot | undefined)[] | undefined;
+}
+
+/** @ignore @internal A metric's snapshot with its series in {@linkcode SeriesBlock}s. */
+export interface CompactSnapshot extends Omit<AggregatedSnapshot, "series"> {
+  /** The series, a block for each run of series that share their shape. */
+  blocks: SeriesBlock[];
+}
+
+/** @ignore @internal The numbers that follow a series' label values in a {@linkcode SeriesBlock}. */
+export function rowWidth(type: MetricSnapshot["type"], block: Pick<SeriesBlock, "les" | "quantiles">): number {
+  return type === "counter" || type === "gauge"
+    ? 1
+    : 2 + (type === "histogram" ? block.les.length : block.quantiles.length);
+}
+
+/** Shared by every series without buckets or quantiles: frozen, so no one fills it for all. */
+const NO_BUCKETS = Object.freeze([]) as unknown as SeriesSnapshot["buckets"];
+const NO_QUANTILES = Object.freeze([]) as unknown as SeriesSnapshot["quantiles"];
+const NO_NUMBERS: readonly number[] = Object.freeze([]);
+
+function isCompact(metric: AggregatedSnapshot | CompactSnapshot): metric is CompactSnapshot {
+  return (metric as CompactSnapshot).blocks !== undefined;
+}
+
+/** Whether `labels` has exactly the names `keys`, in that order. */
+function hasKeys(labels: Record<string, string>, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const name in labels) if (keys[i++] !== name) return false;
+  return i === keys.length;
+}
+
+/**
+ * @ignore @internal A metric's snapshot in blocks (see {@linkcode SeriesBlock}).
+ *
+ * @example
+ * ```ts
+ * import { compactOf } from "./snapshot_merge.ts";
+ *
+ * const compact = compactOf({
+ *   name: "up",
+ *   help: "Up",
+ *   type: "gauge",
+ *   unit: "",
+ *   labelNames: ["job"],
+ *   series: [{ labels: { job: "a" }, value: 1, count: 0, sum: 0, buckets: [], quantiles: [] }],
+ * });
+ * if (compact.blocks[0]!.rows.join() !== "a,1") throw new Error();
+ * ```
+ */
+export function compactOf(metric: AggregatedSnapshot): CompactSnapshot {
+  const { series, ...head } = metric;
+  const type = metric.type;
+  const blocks: SeriesBlock[] = [];
+  let block: {
+    keys: string[];
+    les: number[];
+    quantiles: number[];
+    rows: (string | number)[];
+    native: (NativeSnapshot | undefined)[] | undefined;
+  } | undefined;
+  for (const s of series) {
+    const les = type === "histogram" ? s.buckets.map((b) => b.le) : NO_NUMBERS;
+    const quantiles = type === "summary" ? s.quantiles.map((q) => q.quantile) : NO_NUMBERS;
+    if (
+      block === undefined || !hasKeys(s.labels, block.keys) || !sameNumbers(block.les, les) ||
+      !sameNumbers(block.quantiles, quantiles) || (block.native === undefined) !== (s.native === undefined)
+    ) {
+      block = {
+        keys: Object.keys(s.labels),
+        les: [...les],
+        quantiles: [...quantiles],
+        rows: [],
+        native: s.native === undefined ? undefined : [],
+      };
+      blocks.push(block);
+    }
+    for (const key of block.keys) block.rows.push(s.labels[key]!);
+    if (type === "counter" || type === "gauge") block.rows.push(s.value);
+    else {
+      block.rows.push(s.count, s.sum);
+      if (type === "histogram") { for (const b of s.buckets) block.rows.push(b.count); }
+      else for (const q of s.quantiles) block.rows.push(q.value);
+    }
+    block.native?.push(s.native);
+  }
+  return { ...head, blocks };
+}
+
+/**
+ * @ignore @internal A metric's snapshot with a series object per series, from blocks.
+ *
+ * @example
+ * ```ts
+ * import { compactOf, expandSnapshot } from "./snapshot_merge.ts";
+ *
+ * const metric = {
+ *   name: "up",
+ *   help: "Up",
+ *   type: "gauge" as const,
+ *   unit: "",
+ *   labelNames: ["job"],
+ *   series: [{ labels: { job: "a" }, value: 1, count: 0, sum: 0, buckets: [], quantiles: [] }],
+ * };
+ * if (expandSnapshot(compactOf(metric)).series[0]!.labels.job !== "a") throw new Error();
+ * ```
+ */
+export function expandSnapshot(metric: CompactSnapshot): AggregatedSnapshot {
+  const { blocks, ...head } = metric;
+  const type = metric.type;
+  const series: SeriesSnapshot[] = [];
+  for (const block of blocks) {
+    const { keys, rows, les, quantiles, native } = block;
+    const stride = keys.length + rowWidth(type, block);
+    for (let at = 0, i = 0; at < rows.length; at += stride, i++) {
+      const labels: Record<string, string> = {};
+      for (let k = 0; k < keys.length; k++) labels[keys[k]!] = rows[at + k] as string;
+      const o = at + keys.length;
+      const snap: SeriesSnapshot = { labels, value: 0, count: 0, sum: 0, buckets: NO_BUCKETS, quantiles: NO_QUANTILES };
+      if (type === "counter" || type === "gauge") snap.value = rows[o] as number;
+      else {
+        snap.count = rows[o] as number;
+        snap.sum = rows[o + 1] as number;
+        if (type === "histogram") {
+          snap.buckets = les.map((le, b) => ({ le, count: rows[o + 2 + b] as number }));
+          const n = native?.[i];
+          if (n !== undefined) {
+            snap.native = {
+              schema: n.schema,
+              zeroThreshold: n.zeroThreshold,
+              zeroCount: n.zeroCount,
+              positive: n.positive.map(([k, c]) => [k, c]),
+              negative: n.negative.map(([k, c]) => [k, c]),
+            };
+          }
+        } else if (quantiles.length > 0) {
+          snap.quantiles = quantiles.map((quantile, q) => ({ quantile, value: rows[o + 2 + q] as number }));
+        }
+      }
+      series.push(snap);
+    }
+  }
+  return { ...head, series };
+}
+
 interface NativeMerge {
   schema: number;
   zeroThreshold: number;
@@ -97,18 +265,24 @@ interface NativeMerge {
 }
 
 interface SeriesMerge {
-  labels: Record<string, string>;
-  /** A counter's total. */
+  /** Where its label values are: the first source's block that has it, at `at`. */
+  keys: readonly string[];
+  sig: string;
+  rows: readonly (string | number)[];
+  at: number;
+  /** Its place in the merge's list. */
+  index: number;
+  /** A counter's total; a gauge's value so far by the aggregator. */
   value: number;
-  /** A gauge's value in each source that has the series. */
-  values: number[];
+  /** The sources that have it so far. */
+  n: number;
   count: number;
   sum: number;
   /** Cumulative bucket counts, by the metric's `les`. */
-  buckets: number[];
+  buckets: number[] | undefined;
   native: NativeMerge | undefined;
   /** A summary's quantile values in each source that has them. */
-  quantiles: number[][];
+  quantiles: number[][] | undefined;
 }
 
 interface MetricMerge {
@@ -116,20 +290,25 @@ interface MetricMerge {
   head: Omit<AggregatedSnapshot, "series">;
   aggregator: Aggregator;
   /** The histogram's bucket bounds (with the last `+Inf`), once a series showed them. */
-  les: number[] | undefined;
+  les: readonly number[] | undefined;
   /** The summary's quantiles, once a series showed them. */
-  quantiles: number[] | undefined;
+  quantiles: readonly number[] | undefined;
   /** Whether the histogram has native buckets (and their zero threshold), once a series showed it. */
   native: number | null | undefined;
-  series: Map<string, SeriesMerge>;
+  /** The series in the order first seen. */
+  list: SeriesMerge[];
+  /** The series by label set (see {@linkcode seriesKey}). */
+  byKey: Map<string, SeriesMerge>;
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 /** Every name a metric writes in either text format: its own, its family name and its samples'. */
-function writtenNames(metric: MetricSnapshot): string[] {
+function writtenNames(metric: Pick<MetricSnapshot, "name" | "type">): string[] {
   const { name, type } = metric;
   if (type === "gauge") return [name];
   const base = type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
@@ -141,8 +320,23 @@ function writtenNames(metric: MetricSnapshot): string[] {
   return [name, base, ...[...suffixes, "_created"].map((suffix) => base + suffix)];
 }
 
+/** A block's label names as one string, the start of its series' keys. */
+function signature(keys: readonly string[]): string {
+  return JSON.stringify(keys);
+}
+
+/** A series' label set as one string: its names' signature, then each value after its length (so no two sets share one). */
+function seriesKey(sig: string, rows: readonly (string | number)[], at: number, labels: number): string {
+  let key = sig;
+  for (let i = 0; i < labels; i++) {
+    const value = rows[at + i] as string;
+    key += value.length + ":" + value;
+  }
+  return key;
+}
+
 /** The reason a source's metric cannot be merged into what is there, or undefined. */
-function conflict(merge: MetricMerge, metric: MetricSnapshot): string | undefined {
+function conflict(merge: MetricMerge, metric: CompactSnapshot): string | undefined {
   const head = merge.head;
   if (head.type !== metric.type) return `it is a ${metric.type} here and a ${head.type} before`;
   if (head.unit !== metric.unit) {
@@ -156,26 +350,29 @@ function conflict(merge: MetricMerge, metric: MetricSnapshot): string | undefine
   let les = merge.les;
   let quantiles = merge.quantiles;
   let native = merge.native;
-  for (const series of metric.series) {
+  for (const block of metric.blocks) {
+    if (block.rows.length === 0) continue;
     if (metric.type === "histogram") {
-      const buckets = series.buckets;
-      if (les === undefined) les = buckets.map((b) => b.le);
-      else if (les.length !== buckets.length || buckets.some((b, i) => !Object.is(b.le, les![i]))) {
-        return `its buckets are [${buckets.map((b) => b.le).join(", ")}] here and [${les.join(", ")}] before`;
+      if (les === undefined) les = block.les;
+      else if (!sameNumbers(les, block.les)) {
+        return `its buckets are [${block.les.join(", ")}] here and [${les.join(", ")}] before`;
       }
-      const threshold = series.native === undefined ? null : series.native.zeroThreshold;
-      if (native !== undefined && native !== threshold) {
-        return threshold === null || native === null
-          ? "it has native buckets in one process and not in another"
-          : `its native zero threshold is ${threshold} here and ${native} before`;
+      const count = block.rows.length / (block.keys.length + rowWidth("histogram", block));
+      for (let i = 0; i < count; i++) {
+        const n = block.native?.[i];
+        const threshold = n === undefined ? null : n.zeroThreshold;
+        if (native !== undefined && native !== threshold) {
+          return threshold === null || native === null
+            ? "it has native buckets in one process and not in another"
+            : `its native zero threshold is ${threshold} here and ${native} before`;
+        }
+        native = threshold;
       }
-      native = threshold;
-    } else if (metric.type === "summary" && series.quantiles.length > 0) {
-      const list = series.quantiles.map((q) => q.quantile);
-      if (quantiles !== undefined && !sameNumbers(quantiles, list)) {
-        return `its quantiles are [${list.join(", ")}] here and [${quantiles.join(", ")}] before`;
+    } else if (metric.type === "summary" && block.quantiles.length > 0) {
+      if (quantiles !== undefined && !sameNumbers(quantiles, block.quantiles)) {
+        return `its quantiles are [${block.quantiles.join(", ")}] here and [${quantiles.join(", ")}] before`;
       }
-      quantiles = list;
+      quantiles = block.quantiles;
     }
   }
   return undefined;
@@ -200,7 +397,7 @@ function addBuckets(into: Map<number, number>, from: readonly (readonly [number,
 }
 
 /** Adds a source's native buckets, at the lower of the two schemas (as Prometheus adds histograms). */
-function mergeNative(into: NativeMerge | undefined, from: NonNullable<SeriesSnapshot["native"]>): NativeMerge {
+function mergeNative(into: NativeMerge | undefined, from: NativeSnapshot): NativeMerge {
   const merged = into ?? {
     schema: from.schema,
     zeroThreshold: from.zeroThreshold,
@@ -224,12 +421,15 @@ function aggregate(values: readonly number[], aggregator: Aggregator): number {
   if (values.length === 0) return NaN;
   if (aggregator === "first") return values[0]!;
   let out = aggregator === "min" ? Infinity : aggregator === "max" ? -Infinity : 0;
-  for (const v of values) {
-    if (aggregator === "min") out = v < out || Number.isNaN(v) ? v : out;
-    else if (aggregator === "max") out = v > out || Number.isNaN(v) ? v : out;
-    else out += v;
-  }
+  for (const v of values) out = fold(out, v, aggregator);
   return aggregator === "average" ? out / values.length : out;
+}
+
+/** One more value into what `sum`, `min`, `max` or `average` made of the values before. */
+function fold(out: number, v: number, aggregator: Aggregator): number {
+  if (aggregator === "min") return v < out || Number.isNaN(v) ? v : out;
+  if (aggregator === "max") return v > out || Number.isNaN(v) ? v : out;
+  return out + v;
 }
 
 /** A summary's quantile values over the sources, each quantile by the aggregator, sources without a value (NaN: an empty window) left out. */
@@ -248,13 +448,70 @@ function sortedPairs(buckets: Map<number, number>): [number, number][] {
   return [...buckets].sort((a, b) => a[0] - b[0]);
 }
 
+type Source = readonly (AggregatedSnapshot | CompactSnapshot)[];
+
+/** Merges the sources' metrics, in order, into a merge per metric name. */
+function mergeAll(sources: readonly Source[], options: MergeOptions): Map<string, MetricMerge> {
+  const { aggregators = {}, cumulative = false, onConflict } = options;
+  const merges = new Map<string, MetricMerge>();
+  const omitted = new Set<string>();
+  /** Names written by the metrics so far, to the metric that writes them. */
+  const taken = new Map<string, string>();
+  sources.forEach((metrics, source) => {
+    for (const given of metrics) {
+      if (cumulative && given.type === "gauge") continue;
+      if (omitted.has(given.name)) continue;
+      let merge = merges.get(given.name);
+      if (merge === undefined) {
+        const aggregator = (Object.hasOwn(aggregators, given.name) ? aggregators[given.name] : undefined) ??
+          given.aggregator ?? DEFAULT_AGGREGATORS[given.name] ?? "sum";
+        if (aggregator === "omit" && !cumulative) {
+          omitted.add(given.name);
+          continue;
+        }
+        // Two metrics that no one registry could hold together (a gauge "jobs" and a counter
+        // "jobs_total") would make an exposition scrapers refuse.
+        const names = writtenNames(given);
+        const owner = names.map((name) => taken.get(name)).find((other) => other !== undefined);
+        if (owner !== undefined) {
+          onConflict?.(given.name, source, `its samples would clash with metric ${JSON.stringify(owner)}'s`);
+          continue;
+        }
+        for (const name of names) taken.set(name, given.name);
+        const { name, help, type, unit, labelNames } = given;
+        const head: Omit<AggregatedSnapshot, "series"> = { name, help, type, unit, labelNames: [...labelNames] };
+        if (given.aggregator !== undefined) head.aggregator = given.aggregator;
+        merge = {
+          head,
+          aggregator,
+          les: undefined,
+          quantiles: undefined,
+          native: undefined,
+          list: [],
+          byKey: new Map(),
+        };
+        merges.set(given.name, merge);
+      }
+      const metric = isCompact(given) ? given : compactOf(given);
+      const reason = conflict(merge, metric);
+      if (reason !== undefined) {
+        onConflict?.(metric.name, source, reason);
+        continue;
+      }
+      add(merge, metric, cumulative);
+    }
+  });
+  return merges;
+}
+
 /**
  * @ignore @internal Merges the snapshots of several sources (processes) into one snapshot, metrics sorted by
  * name: counters, histogram buckets (classic and native, the latter at the lowest schema among
  * the sources), counts and sums added per label set; gauges and summary quantiles by each
  * metric's {@linkcode Aggregator} over the sources that have the label set, in source order.
  * A metric whose definition in a source differs from the first source's is left out of that
- * source (and told to `onConflict`).
+ * source (and told to `onConflict`). A source's metrics may have their series in blocks
+ * ({@linkcode CompactSnapshot}).
  *
  * @param sources Each source's snapshot, in order (`first` takes the first).
  * @param options Aggregators by metric name, the cumulative mode and a conflict callback.
@@ -276,134 +533,242 @@ function sortedPairs(buckets: Map<number, number>): [number, number][] {
  * if (value("jobs_total") !== 3 || value("queue_depth") !== 20) throw new Error();
  * ```
  */
-export function mergeSnapshots(
-  sources: readonly (readonly AggregatedSnapshot[])[],
-  options: MergeOptions = {},
-): AggregatedSnapshot[] {
-  const { aggregators = {}, cumulative = false, onConflict } = options;
-  const merges = new Map<string, MetricMerge>();
-  const omitted = new Set<string>();
-  /** Names written by the metrics so far, to the metric that writes them. */
-  const taken = new Map<string, string>();
-  sources.forEach((metrics, source) => {
-    for (const metric of metrics) {
-      if (cumulative && metric.type === "gauge") continue;
-      if (omitted.has(metric.name)) continue;
-      let merge = merges.get(metric.name);
-      if (merge === undefined) {
-        const aggregator = (Object.hasOwn(aggregators, metric.name) ? aggregators[metric.name] : undefined) ??
-          metric.aggregator ?? DEFAULT_AGGREGATORS[metric.name] ?? "sum";
-        if (aggregator === "omit" && !cumulative) {
-          omitted.add(metric.name);
-          continue;
-        }
-        // Two metrics that no one registry could hold together (a gauge "jobs" and a counter
-        // "jobs_total") would make an exposition scrapers refuse.
-        const names = writtenNames(metric);
-        const owner = names.map((name) => taken.get(name)).find((other) => other !== undefined);
-        if (owner !== undefined) {
-          onConflict?.(metric.name, source, `its samples would clash with metric ${JSON.stringify(owner)}'s`);
-          continue;
-        }
-        for (const name of names) taken.set(name, metric.name);
-        const { series: _, ...head } = metric;
-        merge = {
-          head: { ...head, labelNames: [...metric.labelNames] },
-          aggregator,
-          les: undefined,
-          quantiles: undefined,
-          native: undefined,
-          series: new Map(),
-        };
-        merges.set(metric.name, merge);
-      }
-      const reason = conflict(merge, metric);
-      if (reason !== undefined) {
-        onConflict?.(metric.name, source, reason);
-        continue;
-      }
-      add(merge, metric, cumulative);
-    }
-  });
+export function mergeSnapshots(sources: readonly Source[], options: MergeOptions = {}): AggregatedSnapshot[] {
+  const cumulative = options.cumulative ?? false;
   const out: AggregatedSnapshot[] = [];
-  for (const merge of merges.values()) out.push(finish(merge, cumulative));
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const merge of mergeAll(sources, options).values()) out.push(finish(merge, cumulative));
+  return out.sort(byName);
+}
+
+/**
+ * @ignore @internal As {@linkcode mergeSnapshots}, with the series of the result in blocks: for a merge that
+ * is kept and merged again (the totals of the workers that exited).
+ *
+ * @param sources Each source's snapshot, in order.
+ * @param options Aggregators by metric name, the cumulative mode and a conflict callback.
+ * @returns The merged snapshot, sorted by metric name.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "../registry.ts";
+ * import { mergeCompact } from "./snapshot_merge.ts";
+ *
+ * const registry = new Registry({ selfMetrics: false });
+ * registry.counter({ name: "jobs_total", help: "Jobs" }).inc(2);
+ * const [jobs] = mergeCompact([registry.collect(), registry.collect()], { cumulative: true });
+ * if (jobs!.blocks[0]!.rows[0] !== 4) throw new Error();
+ * ```
+ */
+export function mergeCompact(sources: readonly Source[], options: MergeOptions = {}): CompactSnapshot[] {
+  const cumulative = options.cumulative ?? false;
+  const out: CompactSnapshot[] = [];
+  for (const merge of mergeAll(sources, options).values()) out.push(finishCompact(merge, cumulative));
+  return out.sort(byName);
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /** Adds a source's metric (already checked) into its merge. */
-function add(merge: MetricMerge, metric: MetricSnapshot, cumulative: boolean): void {
-  for (const series of metric.series) {
-    // The same label set comes in the same key order from every source (labels in definition order).
-    const key = JSON.stringify(series.labels);
-    let into = merge.series.get(key);
-    if (into === undefined) {
-      into = {
-        labels: { ...series.labels },
-        value: 0,
-        values: [],
-        count: 0,
-        sum: 0,
-        buckets: series.buckets.map(() => 0),
-        native: undefined,
-        quantiles: [],
-      };
-      merge.series.set(key, into);
+function add(merge: MetricMerge, metric: CompactSnapshot, cumulative: boolean): void {
+  const type = metric.type;
+  const aggregator = merge.aggregator;
+  const list = merge.list;
+  // Sources list their series mostly in the same order: the next one in the merge is tried
+  // first, and the label set's key made only when it is another.
+  let next = 0;
+  for (const block of metric.blocks) {
+    const { keys, rows, native } = block;
+    const labels = keys.length;
+    const stride = labels + rowWidth(type, block);
+    if (rows.length === 0) continue;
+    const sig = signature(keys);
+    if (type === "histogram") {
+      merge.les ??= block.les;
+      merge.native ??= native?.[0] === undefined ? null : native[0].zeroThreshold;
+    } else if (type === "summary" && !cumulative && block.quantiles.length > 0) {
+      merge.quantiles ??= block.quantiles;
     }
-    switch (metric.type) {
-      case "counter":
-        into.value += series.value;
-        break;
-      case "gauge":
-        into.values.push(series.value);
-        break;
-      case "histogram":
-        merge.les ??= series.buckets.map((b) => b.le);
-        merge.native ??= series.native === undefined ? null : series.native.zeroThreshold;
-        series.buckets.forEach((b, i) => (into.buckets[i]! += b.count));
-        into.count += series.count;
-        into.sum += series.sum;
-        if (series.native !== undefined) into.native = mergeNative(into.native, series.native);
-        break;
-      case "summary":
-        into.count += series.count;
-        into.sum += series.sum;
-        if (!cumulative && series.quantiles.length > 0) {
-          merge.quantiles ??= series.quantiles.map((q) => q.quantile);
-          into.quantiles.push(series.quantiles.map((q) => q.value));
+    for (let at = 0, i = 0; at < rows.length; at += stride, i++) {
+      let into = list[next];
+      if (into !== undefined && into.sig === sig) {
+        for (let k = 0; k < labels; k++) {
+          if (into.rows[into.at + k] !== rows[at + k]) {
+            into = undefined;
+            break;
+          }
         }
-        break;
+      } else into = undefined;
+      if (into === undefined) {
+        const key = seriesKey(sig, rows, at, labels);
+        into = merge.byKey.get(key);
+        if (into === undefined) {
+          into = {
+            keys,
+            sig,
+            rows,
+            at,
+            index: list.length,
+            value: aggregator === "min" && type === "gauge"
+              ? Infinity
+              : aggregator === "max" && type === "gauge"
+              ? -Infinity
+              : 0,
+            n: 0,
+            count: 0,
+            sum: 0,
+            buckets: undefined,
+            native: undefined,
+            quantiles: undefined,
+          };
+          list.push(into);
+          merge.byKey.set(key, into);
+        }
+      }
+      next = into.index + 1;
+      const o = at + labels;
+      switch (type) {
+        case "counter":
+          into.value += rows[o] as number;
+          break;
+        case "gauge":
+          into.value = aggregator === "first"
+            ? (into.n === 0 ? rows[o] as number : into.value)
+            : fold(into.value, rows[o] as number, aggregator);
+          break;
+        case "histogram": {
+          into.count += rows[o] as number;
+          into.sum += rows[o + 1] as number;
+          const buckets = (into.buckets ??= new Array<number>(block.les.length).fill(0));
+          for (let b = 0; b < buckets.length; b++) buckets[b]! += rows[o + 2 + b] as number;
+          const n = native?.[i];
+          if (n !== undefined) into.native = mergeNative(into.native, n);
+          break;
+        }
+        case "summary":
+          into.count += rows[o] as number;
+          into.sum += rows[o + 1] as number;
+          if (!cumulative && block.quantiles.length > 0) {
+            (into.quantiles ??= []).push(rows.slice(o + 2, o + 2 + block.quantiles.length) as number[]);
+          }
+          break;
+      }
+      into.n++;
     }
   }
+}
+
+function labelsOf(s: SeriesMerge): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (let k = 0; k < s.keys.length; k++) labels[s.keys[k]!] = s.rows[s.at + k] as string;
+  return labels;
+}
+
+function nativeOf(native: NativeMerge): NativeSnapshot {
+  return {
+    schema: native.schema,
+    zeroThreshold: native.zeroThreshold,
+    zeroCount: native.zeroCount,
+    positive: sortedPairs(native.positive),
+    negative: sortedPairs(native.negative),
+  };
+}
+
+/** The quantiles a merged summary shows, or undefined. */
+function shownQuantiles(merge: MetricMerge, cumulative: boolean): readonly number[] | undefined {
+  const aggregator = merge.aggregator;
+  return !cumulative && aggregator !== "sum" && aggregator !== "omit" ? merge.quantiles : undefined;
+}
+
+/** A merged gauge's value. */
+function gaugeValue(s: SeriesMerge, aggregator: Aggregator): number {
+  if (s.n === 0) return NaN;
+  return aggregator === "average" ? s.value / s.n : s.value;
 }
 
 /** The merged metric's snapshot. */
 function finish(merge: MetricMerge, cumulative: boolean): AggregatedSnapshot {
   const { head, aggregator } = merge;
-  const showQuantiles = !cumulative && aggregator !== "sum" && aggregator !== "omit" && merge.quantiles !== undefined;
+  const type = head.type;
+  const shown = shownQuantiles(merge, cumulative);
+  const les = merge.les ?? NO_NUMBERS;
   const series: SeriesSnapshot[] = [];
-  for (const s of merge.series.values()) {
-    const snap: SeriesSnapshot = { labels: s.labels, value: 0, count: 0, sum: 0, buckets: [], quantiles: [] };
-    if (head.type === "counter") snap.value = s.value;
-    else if (head.type === "gauge") snap.value = aggregate(s.values, aggregator);
+  for (const s of merge.list) {
+    const snap: SeriesSnapshot = {
+      labels: labelsOf(s),
+      value: 0,
+      count: 0,
+      sum: 0,
+      buckets: NO_BUCKETS,
+      quantiles: NO_QUANTILES,
+    };
+    if (type === "counter") snap.value = s.value;
+    else if (type === "gauge") snap.value = gaugeValue(s, aggregator);
     else {
       snap.count = s.count;
       snap.sum = s.sum;
-      if (head.type === "histogram") {
-        snap.buckets = (merge.les ?? []).map((le, i) => ({ le, count: s.buckets[i] ?? 0 }));
-        if (s.native !== undefined) {
-          snap.native = {
-            schema: s.native.schema,
-            zeroThreshold: s.native.zeroThreshold,
-            zeroCount: s.native.zeroCount,
-            positive: sortedPairs(s.native.positive),
-            negative: sortedPairs(s.native.negative),
-          };
-        }
-      } else if (showQuantiles && s.quantiles.length > 0) {
-        snap.quantiles = aggregateQuantiles(merge.quantiles!, s.quantiles, aggregator);
+      if (type === "histogram") {
+        snap.buckets = les.map((le, i) => ({ le, count: s.buckets?.[i] ?? 0 }));
+        if (s.native !== undefined) snap.native = nativeOf(s.native);
+      } else if (shown !== undefined && s.quantiles !== undefined) {
+        snap.quantiles = aggregateQuantiles(shown, s.quantiles, aggregator);
       }
     }
     series.push(snap);
   }
   return { ...head, series };
+}
+
+/** The merged metric's snapshot, in blocks. */
+function finishCompact(merge: MetricMerge, cumulative: boolean): CompactSnapshot {
+  const { head, aggregator } = merge;
+  const type = head.type;
+  const shown = shownQuantiles(merge, cumulative);
+  const les = merge.les ?? NO_NUMBERS;
+  const blocks: SeriesBlock[] = [];
+  let block:
+    | {
+      keys: readonly string[];
+      sig: string;
+      les: readonly number[];
+      quantiles: readonly number[];
+      rows: (string | number)[];
+      native: (NativeSnapshot | undefined)[] | undefined;
+    }
+    | undefined;
+  for (const s of merge.list) {
+    const quantiles = type === "summary" && shown !== undefined && s.quantiles !== undefined ? shown : NO_NUMBERS;
+    const hasNative = s.native !== undefined;
+    if (
+      block === undefined || block.sig !== s.sig || block.quantiles !== quantiles ||
+      (block.native !== undefined) !== hasNative
+    ) {
+      block = {
+        keys: s.keys,
+        sig: s.sig,
+        les: type === "histogram" ? les : NO_NUMBERS,
+        quantiles,
+        rows: [],
+        native: hasNative ? [] : undefined,
+      };
+      blocks.push(block);
+    }
+    const rows = block.rows;
+    for (let k = 0; k < s.keys.length; k++) rows.push(s.rows[s.at + k]!);
+    if (type === "counter") rows.push(s.value);
+    else if (type === "gauge") rows.push(gaugeValue(s, aggregator));
+    else {
+      rows.push(s.count, s.sum);
+      if (type === "histogram") { for (let i = 0; i < les.length; i++) rows.push(s.buckets?.[i] ?? 0); }
+      else if (quantiles.length > 0) {
+        for (const q of aggregateQuantiles(quantiles, s.quantiles!, aggregator)) rows.push(q.value);
+      }
+    }
+    if (hasNative) block.native!.push(nativeOf(s.native!));
+  }
+  return {
+    ...head,
+    blocks: blocks.map(({ keys, les, quantiles, rows, native }) => ({ keys, les, quantiles, rows, native })),
+  };
 }

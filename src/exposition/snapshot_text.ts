@@ -13,7 +13,7 @@
  */
 
 import type { MetricSnapshot, SeriesSnapshot } from "./snapshot.ts";
-import { encodeLabels, escapeHelp, isLegacyMetricName, quoteName } from "../labels.ts";
+import { encodeLabels, escapeHelp, escapeLabelValue, isLegacyMetricName, quoteName } from "../labels.ts";
 import { DEFAULT_ESCAPING, escapeLabelName, escapeMetricName, type EscapingScheme } from "./escaping.ts";
 import { CHUNK_BYTES, formatValue } from "./_renderer.ts";
 
@@ -65,6 +65,7 @@ export class SnapshotTextRenderer {
   private metric = 0;
   private series = -1;
   private names: SampleNames | undefined;
+  private readonly labelNames = new Map<string, string>();
   private chunk: Uint8Array = new Uint8Array(CHUNK_BYTES);
   private pos = 0;
   private out: Uint8Array[] = [];
@@ -149,34 +150,52 @@ export class SnapshotTextRenderer {
     };
   }
 
+  /** A label name as written (escaped as the scraper asks, quoted when it must be), made once per name. */
+  private labelName(name: string): string {
+    let written = this.labelNames.get(name);
+    if (written === undefined) {
+      written = encodeLabels([this.escaping === "allow-utf-8" ? name : escapeLabelName(name, this.escaping)], [""])
+        .slice(0, -3);
+      this.labelNames.set(name, written);
+    }
+    return written;
+  }
+
+  /** The start of a sample line: its name and labels, and `extra` (`le`, `quantile`) last. */
+  private start(name: string, labels: string, extra: string): string {
+    const names = this.names!;
+    if (names.inside) {
+      let inner = name;
+      if (labels !== "") inner += "," + labels;
+      if (extra !== "") inner += "," + extra;
+      return "{" + inner + "} ";
+    }
+    if (labels === "") return extra === "" ? name + " " : name + "{" + extra + "} ";
+    return name + "{" + labels + (extra === "" ? "} " : "," + extra + "} ");
+  }
+
   /** A series' sample lines. */
   private lines(metric: MetricSnapshot, series: SeriesSnapshot): string {
     const names = this.names!;
     const om = this.om;
-    const labelNames = Object.keys(series.labels);
-    const labels = encodeLabels(
-      this.escaping === "allow-utf-8" ? labelNames : labelNames.map((n) => escapeLabelName(n, this.escaping)),
-      labelNames.map((n) => series.labels[n]!),
-    );
-    const start = (name: string, extra?: string): string => {
-      const parts = names.inside ? [name] : [];
-      if (labels !== "") parts.push(labels);
-      if (extra !== undefined) parts.push(extra);
-      if (names.inside) return "{" + parts.join(",") + "} ";
-      return parts.length === 0 ? name + " " : name + "{" + parts.join(",") + "} ";
-    };
+    let labels = "";
+    for (const name in series.labels) {
+      if (labels !== "") labels += ",";
+      labels += this.labelName(name) + '="' + escapeLabelValue(series.labels[name]!) + '"';
+    }
     switch (metric.type) {
       case "counter":
       case "gauge":
-        return start(names.sample) + formatValue(series.value) + "\n";
+        return this.start(names.sample, labels, "") + formatValue(series.value) + "\n";
       case "histogram": {
         let out = "";
         for (const bucket of series.buckets) {
-          out += start(names.bucket, 'le="' + formatValue(bucket.le) + '"') + formatValue(bucket.count) + "\n";
+          out += this.start(names.bucket, labels, 'le="' + formatValue(bucket.le) + '"') + formatValue(bucket.count) +
+            "\n";
         }
         if (names.sumAndCount) {
-          out += start(names.sum) + formatValue(series.sum) + "\n";
-          out += start(names.count) + formatValue(series.count) + "\n";
+          out += this.start(names.sum, labels, "") + formatValue(series.sum) + "\n";
+          out += this.start(names.count, labels, "") + formatValue(series.count) + "\n";
         }
         return out;
       }
@@ -185,11 +204,12 @@ export class SnapshotTextRenderer {
         for (const q of series.quantiles) {
           // OpenMetrics summaries cannot carry negative values.
           if (om && q.value < 0) continue;
-          out += start(names.sample, 'quantile="' + formatValue(q.quantile) + '"') + formatValue(q.value) + "\n";
+          out += this.start(names.sample, labels, 'quantile="' + formatValue(q.quantile) + '"') +
+            formatValue(q.value) + "\n";
         }
         if (!om || series.sum >= 0) {
-          out += start(names.sum) + formatValue(series.sum) + "\n";
-          out += start(names.count) + formatValue(series.count) + "\n";
+          out += this.start(names.sum, labels, "") + formatValue(series.sum) + "\n";
+          out += this.start(names.count, labels, "") + formatValue(series.count) + "\n";
         }
         return out;
       }

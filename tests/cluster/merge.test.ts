@@ -5,7 +5,12 @@ import assert from "node:assert/strict";
 import { Registry } from "../../mod.ts";
 import type { MetricSnapshot } from "../../src/exposition/snapshot.ts";
 import { renderSnapshots, streamSnapshots } from "../../src/exposition/snapshot_stream.ts";
-import { type AggregatedSnapshot, mergeSnapshots } from "../../src/exposition/snapshot_merge.ts";
+import {
+  type AggregatedSnapshot,
+  type CompactSnapshot,
+  expandSnapshot,
+  mergeSnapshots,
+} from "../../src/exposition/snapshot_merge.ts";
 import { fromWire, toWire } from "../../src/exposition/snapshot_wire.ts";
 import { ESCAPING_SCHEMES } from "../../src/exposition/escaping.ts";
 
@@ -235,29 +240,45 @@ describe("snapshots on the wire", () => {
     const parts = toWire(metrics, 4096);
     assert.ok(parts.length >= 3, `${parts.length} parts`);
     for (const part of parts) {
-      const values = part.reduce((n, m) => n + 1 + m.s.length, 0);
+      const values = part.reduce((n, m) => n + 1 + m.d.length / (m.k.length + 1), 0);
       assert.ok(values <= 4096 + 20, `${values} values in a part`);
     }
-    const back: MetricSnapshot[] = [];
+    const back: CompactSnapshot[] = [];
     for (const part of parts) {
       for (const metric of fromWire(JSON.parse(JSON.stringify(part)))) {
         const previous = back[back.length - 1];
-        if (previous?.name === metric.name) previous.series.push(...metric.series);
+        if (previous?.name === metric.name) previous.blocks.push(...metric.blocks);
         else back.push(metric);
       }
     }
-    assert.deepEqual(back, metrics.map((m) => ({ ...m, labelNames: [...m.labelNames] })));
+    assert.deepEqual(back.map(expandSnapshot), metrics.map((m) => ({ ...m, labelNames: [...m.labelNames] })));
+  });
+
+  it("toWire() writes a metric's label names once, and each series as its label values and numbers", () => {
+    const metrics = snapshot((r) => {
+      const jobs = r.counter({ name: "jobs_total", help: "Jobs", labelNames: ["kind", "code"] });
+      jobs.inc({ kind: "a", code: "200" }, 2);
+      jobs.inc({ kind: "b", code: "500" }, 0.25);
+      r.gauge({ name: "limit", help: "L" }).set(-Infinity);
+      r.histogram({ name: "x_seconds", help: "X", buckets: [1] }).observe(0.5);
+    });
+    const [part] = toWire(metrics);
+    assert.deepEqual(part!.map(({ n, k, b, d }) => ({ n, k, b, d })), [
+      { n: "jobs_total", k: ["kind", "code"], b: undefined, d: ["a", "200", 2, "b", "500", 0.25] },
+      { n: "limit", k: [], b: undefined, d: ["-Inf"] },
+      { n: "x_seconds", k: [], b: [1, "+Inf"], d: [1, 0.5, 1, 1] },
+    ]);
   });
 
   it("fromWire() refuses a part that is not one with a TypeError", () => {
+    const gauge = { n: "a", h: "", t: "gauge", u: "", l: ["x"], k: ["x"] };
     assert.throws(() => fromWire({}), TypeError);
-    assert.throws(() => fromWire([{ n: "a", h: "", t: "gauge", u: "", l: [], s: [{ l: { x: 1 }, v: 1 }] }]), TypeError);
+    assert.throws(() => fromWire([{ ...gauge, d: [1, 1] }]), /label value that is not a string/);
+    assert.throws(() => fromWire([{ ...gauge, d: ["y", "Infinity"] }]), TypeError);
+    assert.throws(() => fromWire([{ ...gauge, d: ["y", 1, "z"] }]), /series of the wrong length/);
+    assert.throws(() => fromWire([{ ...gauge, k: [1], d: [] }]), /without label names or series/);
     assert.throws(
-      () => fromWire([{ n: "a", h: "", t: "gauge", u: "", l: [], s: [{ l: {}, v: "Infinity" }] }]),
-      TypeError,
-    );
-    assert.throws(
-      () => fromWire([{ n: "a", h: "", t: "histogram", u: "", l: [], s: [{ l: {}, c: 1, s: 1 }] }]),
+      () => fromWire([{ n: "a", h: "", t: "histogram", u: "", l: [], k: [], d: [1, 1] }]),
       TypeError,
     );
   });

@@ -103,6 +103,54 @@ describe("cluster mode's checks", () => {
   });
 });
 
+describe("an AggregatorRegistry made after its workers started", () => {
+  const early: Worker[] = [];
+
+  before(async () => {
+    cluster.setupPrimary({
+      exec: fileURLToPath(new URL("./_worker.ts", import.meta.url)),
+      execArgv: ["--import", "tsx"],
+      silent: false,
+    });
+    // Forked, and answering with clusterWorker(), before any aggregator exists.
+    await Promise.all([0, 1, 2, 3].map(async (index) => {
+      const worker = cluster.fork({ CLUSTER_TEST_INDEX: String(index) });
+      early.push(worker);
+      await nextMessage(worker, (message) => message.ready === index);
+    }));
+  });
+
+  after(async () => {
+    await Promise.all(early.map((worker) =>
+      new Promise<void>((resolve) => {
+        if (worker.isDead()) return resolve();
+        worker.once("exit", () => resolve());
+        worker.process.kill("SIGKILL");
+      })
+    ));
+  });
+
+  it("AggregatorRegistry's first scrape, right after it is made, waits for the workers already running and adds them exactly", async () => {
+    const late = new AggregatorRegistry({ timeout: 5000 });
+    try {
+      const families = parseExposition(await late.clusterMetrics(), false);
+      assert.equal(sample(families, "jobs_total", "jobs_total", { kind: "email" }), 1 + 2 + 3 + 4);
+      assert.equal(sample(families, "latency_seconds", "latency_seconds_count"), 22);
+      assert.equal(sample(families, "atomic_metrics_cluster_workers", "atomic_metrics_cluster_workers"), 4);
+      assert.equal(
+        sample(families, "atomic_metrics_cluster_workers_unanswered", "atomic_metrics_cluster_workers_unanswered"),
+        0,
+      );
+      assert.equal(
+        sample(families, "atomic_metrics_cluster_workers_missed_total", "atomic_metrics_cluster_workers_missed_total"),
+        0,
+      );
+    } finally {
+      late.close();
+    }
+  });
+});
+
 describe("node:cluster mode", () => {
   before(async () => {
     cluster.setupPrimary({
