@@ -15,6 +15,9 @@ import {
 import type { Labels } from "./labels.ts";
 import { checkIncrement } from "./_values.ts";
 
+/** One shard slot a series: the same object every time (a series is made often). */
+const COUNTER_SIZE: SeriesSize = Object.freeze({ shard: 1, shared: 0 });
+
 /**
  * One series of a counter, bound to its label values: the hot path.
  *
@@ -107,7 +110,7 @@ export class Counter<L extends string = string> extends Family<CounterSeries> {
 
   /** @ignore @internal One shard slot per series. */
   get size(): SeriesSize {
-    return { shard: 1, shared: 0 };
+    return COUNTER_SIZE;
   }
 
   /** @ignore @internal */

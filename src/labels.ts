@@ -192,7 +192,9 @@ export function labelValuesOf(
     throw new TypeError(`${what} expects a labels object, got ${got}`);
   }
   const record = labels as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
+  // for-in with an own-property test, not Object.keys: no array made for every new series.
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
     if (!labelNames.includes(key)) {
       throw new Error(
         `${what} has no label ${JSON.stringify(key)}; its labels are: ${

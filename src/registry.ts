@@ -14,13 +14,13 @@ import {
   OVERFLOW_TEXT,
   OVERFLOW_VALUE,
   type SeriesBase,
+  type SeriesPlace,
 } from "./_family.ts";
 import { Counter, type CounterOptions, type CounterSeries } from "./counter.ts";
 import { Gauge, type GaugeOptions } from "./gauge.ts";
 import { DEFAULT_BUCKETS, Histogram, type HistogramOptions, type NativeHistogramOptions } from "./histogram.ts";
 import { pickSchema } from "./storage/native_buckets.ts";
 import {
-  encodeLabels,
   isValidLabelName,
   isValidMetricName,
   isWellFormed,
@@ -48,15 +48,10 @@ import {
   ROW_BITS,
   ROW_BORN,
   ROW_FLAGS,
-  ROW_FOLD,
   ROW_HASH,
-  ROW_LABELS,
-  ROW_LABELS_LENGTH,
   ROW_METRIC,
   ROW_SHARD,
   ROW_SHARED,
-  ROW_TEXT,
-  ROW_TEXT_LENGTH,
   SERIES,
   Store,
   type StoreHandle,
@@ -177,6 +172,9 @@ export const SELF_METRICS = {
 } as const;
 
 type AnyFamily = Family<SeriesBase>;
+
+/** The overflow series' label set as its row stores it. */
+const OVERFLOW_TEXT_BYTES = new TextEncoder().encode(OVERFLOW_TEXT);
 
 const RESERVED_SUFFIXES: Record<MetricType, readonly string[]> = {
   counter: ["_total", "_created"],
@@ -1069,19 +1067,33 @@ export class Registry {
     return this.words[family.id] = this.store.sharedI32.subarray(at * 2, at * 2 + 4);
   }
   private readonly words: Int32Array[] = [];
+  private readonly place: { -readonly [K in keyof SeriesPlace]: SeriesPlace[K] } = {
+    id: 0,
+    generation: 0,
+    offset: 0,
+    shared: 0,
+    f64: new Float64Array(0),
+    fold: -1,
+  };
 
   // ---- series: create, find, remove ----------------------------------------------------
 
   /** @ignore @internal Creates a series another call asked for, or finds the one another thread made; undefined past a limit (it then folds). */
-  defineSeries(family: AnyFamily, values: readonly string[]): SeriesBase | undefined {
+  defineSeries(family: AnyFamily, values: readonly string[], unknown = false): SeriesBase | undefined {
     if (this.detached) throw new Error(`${family.kind} "${family.name}" was used after detach()`);
     const store = this.store;
     const acquired = store.lock();
     try {
       this.syncRemovals();
       const hash = labelHash(family.id, values);
-      const found = store.find(family.id, values, hash);
-      if (found >= 0) return this.materialize(family, found, values);
+      if (!store.threaded) {
+        // Not shared yet: no other thread made series, so this thread's label index knows them all.
+        const known = unknown ? undefined : family.find(values);
+        if (known !== undefined) return known;
+      } else {
+        const found = store.find(family.id, family.labelPrefixes, values, hash);
+        if (found >= 0) return this.materialize(family, found, values);
+      }
       const counted = !this.isSelf(family) && !family.name.startsWith("atomic_metrics_");
       if (counted && values.length > 0 && Atomics.load(store.i32, SERIES) >= store.layout.maxSeries) return undefined;
       const id = this.createRow(family, values, hash, false);
@@ -1098,7 +1110,7 @@ export class Registry {
     const store = this.store;
     return store.locked(() => {
       this.syncRemovals();
-      const found = store.find(family.id, values, labelHash(family.id, values));
+      const found = store.find(family.id, family.labelPrefixes, values, labelHash(family.id, values));
       return found >= 0 ? this.materialize(family, found, values) : undefined;
     });
   }
@@ -1119,7 +1131,7 @@ export class Registry {
     const store = this.store;
     return store.locked(() => {
       this.syncRemovals();
-      const found = store.find(family.id, values, labelHash(family.id, values));
+      const found = store.find(family.id, family.labelPrefixes, values, labelHash(family.id, values));
       if (found < 0) return false;
       this.removeRow(found);
       return true;
@@ -1261,24 +1273,17 @@ export class Registry {
     const store = this.store;
     const size = family.size;
     // An overflow series has one more slot: its fold count, where there is no self-metric for it.
-    const id = store.allocateRow(family.id, this.metricWords(family), size.shard + 1, size.shared);
+    const id = store.allocateRow(family.id, this.metricWords(family), size.shard, size.shared, overflow);
     if (id < 0) return -1;
-    const table = store.table;
-    const row = store.row(id);
-    table[row + ROW_LABELS_LENGTH] = 0;
-    table[row + ROW_TEXT_LENGTH] = 0;
-    const [at, length] = store.storeLabels(values);
-    const [textAt, textLength] = at < 0
-      ? [-1, 0]
-      : store.storeText(overflow ? OVERFLOW_TEXT : encodeLabels(family.labelNames, values));
-    if (at >= 0) table[row + ROW_LABELS] = at, table[row + ROW_LABELS_LENGTH] = length;
-    if (textAt >= 0) table[row + ROW_TEXT] = textAt, table[row + ROW_TEXT_LENGTH] = textLength;
-    if (at < 0 || textAt < 0 || (!overflow && !store.insert(id, hash))) {
+    if (
+      !store.storeLabels(id, family.labelPrefixes, values, overflow ? OVERFLOW_TEXT_BYTES : undefined) ||
+      (!overflow && !store.insert(id, hash))
+    ) {
       store.freeRow(id, this.metricWords(family));
       return -1;
     }
-    table[row + ROW_HASH] = hash;
-    table[row + ROW_FLAGS] = overflow ? FLAG_OVERFLOW : 0;
+    const table = store.table;
+    table[store.row(id) + ROW_HASH] = hash;
     const f64 = store.tableF64;
     const now = Date.now();
     f64[store.rowF64(id)] = 0;
@@ -1291,11 +1296,8 @@ export class Registry {
 
   /** Makes a family's overflow series and links it to its fold counter. Under the lock. */
   private createOverflow(family: AnyFamily): void {
-    const store = this.store;
     const id = this.createRow(family, family.labelNames.map(() => OVERFLOW_VALUE), 0, true);
     if (id < 0) throw new Error(`${family.kind} "${family.name}" cannot be registered: the registry's memory is full`);
-    // The overflow series counts its folds in its last slot (shown once it is not 0).
-    store.table[store.row(id) + ROW_FOLD] = store.table[store.row(id) + ROW_SHARD]! + family.size.shard;
     this.metricWords(family)[2] = id + 1;
     this.materialize(family, id, family.labelNames.map(() => OVERFLOW_VALUE));
   }
@@ -1313,15 +1315,20 @@ export class Registry {
     if (known !== undefined && known.generation === generation) return known;
     const offset = table[row + ROW_SHARD]!;
     const overflow = (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) !== 0;
-    const fold = overflow ? table[row + ROW_FOLD]! : -1;
-    const f64 = store.ownShard(Math.max(offset + family.size.shard + 1, fold + 1));
+    // An overflow series counts its folds in the slot after its own (shown once it is not 0).
+    const fold = overflow ? offset + family.size.shard : -1;
+    const f64 = store.ownShard(Math.max(offset + family.size.shard, fold + 1));
     if (f64 === undefined) return undefined;
     store.holdRow(id);
-    const series = family.makeSeries(
-      values,
-      { id, generation, offset, shared: table[row + ROW_SHARED]!, f64, fold },
-      overflow,
-    );
+    // One place object for every series made (the constructors copy what they need).
+    const place = this.place;
+    place.id = id;
+    place.generation = generation;
+    place.offset = offset;
+    place.shared = table[row + ROW_SHARED]!;
+    place.f64 = f64;
+    place.fold = fold;
+    const series = family.makeSeries(values, place, overflow);
     this.local[id] = series;
     family.adopt(series, overflow);
     const overflowCounter = this.overflowCounter;
@@ -1374,7 +1381,11 @@ export class Registry {
       for (const id of fresh) {
         const row = store.row(id);
         const family = this.byId[table[row + ROW_METRIC]!]!;
-        this.materialize(family, id, store.readLabels(table[row + ROW_LABELS]!));
+        const overflow = (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) !== 0;
+        const values = overflow
+          ? family.labelNames.map(() => OVERFLOW_VALUE)
+          : store.readLabels(id, family.labelPrefixes);
+        this.materialize(family, id, values);
       }
     });
   }

@@ -12,8 +12,9 @@
  * - table: one row per series id: state (generation and liveness), metric, slot offsets,
  *   where its label values are, its hash, the bitmap of threads that use it, and the
  *   fingerprint and time of its last change (for expiry).
- * - labels: label values of every series as UTF-16 code units, in blocks of power-of-two
- *   sizes with a free list per size.
+ * - labels: the label set of every series as the text formats write it (`a="x",b="y"`,
+ *   UTF-8), its only encoding: renders copy it, lookups compare against it. In blocks of
+ *   size classes (8-byte steps to 1 KiB, then powers of two) with a free list per class.
  * - index: an open-addressing hash table from (metric, label values) to series id.
  * - shared: slots every thread updates with Atomics (gauge clocks, summary sketches).
  * - shards: one per thread. A series owns the same offset in every shard; a thread writes
@@ -55,9 +56,10 @@ const INDEX_USED = 15;
 const INDEX_LIVE = 16;
 /** Monotonic count of series ever created, for creation order. */
 const BORN = 17;
-/** Heads (+1) of the label blocks' free lists: one per power of two, 2^3 to 2^26 units. */
-const LABEL_FREE = 32;
-const LABEL_CLASSES = 24;
+/** Bumped by every grow of a buffer (any thread): views are remade only when it moved. */
+const GROWS = 19;
+/** Heads (+1) of the label blocks' free lists, one per size class, at 256 + class (see `labelClass`). */
+const LABEL_FREE = 256;
 /** Bitmap of shards released by `detach()`, free for the next `attach()` (1024 bits). */
 const RELEASED = 64;
 /** Float64 index of the creation time (ms since the epoch). */
@@ -71,7 +73,7 @@ const CREATION_RING = RING + 2 * RING_SIZE;
 /** Monotonic count of series created, the creations ring's head. */
 export const CREATIONS = 18;
 const CONTROL_BYTES = (RING + 3 * RING_SIZE) * 4;
-const VERSION = 3;
+const VERSION = 4;
 
 /** How long a waiter lets one owner hold the registry lock before it takes the lock over. */
 const LOCK_STEAL_MS = 2000;
@@ -81,18 +83,21 @@ export const ROW_STATE = 0;
 export const ROW_METRIC = 1;
 export const ROW_SHARD = 2;
 export const ROW_SHARED = 3;
-export const ROW_LABELS = 4;
-export const ROW_LABELS_LENGTH = 5;
+/**
+ * Where the series' label set is (byte offset and length in the label store), as the text
+ * formats write it: UTF-8, `a="x",b="y"`. The only copy of the label values in shared memory.
+ */
+export const ROW_TEXT = 4;
+export const ROW_TEXT_LENGTH = 5;
 export const ROW_HASH = 6;
 export const ROW_NEXT = 7;
 export const ROW_FLAGS = 8;
-export const ROW_FOLD = 9;
-export const ROW_BORN = 10;
-/** Where the series' label set is, encoded for the text formats (UTF-8 bytes in the label store). */
-export const ROW_TEXT = 11;
-export const ROW_TEXT_LENGTH = 12;
-export const ROW_BITS = 14;
-/** Flag of an overflow series. */
+export const ROW_BORN = 9;
+export const ROW_BITS = 10;
+/**
+ * Flag of an overflow series. Its row has one shard slot more than the metric's series (the
+ * fold count, right after them) and goes to its own free list.
+ */
 export const FLAG_OVERFLOW = 1;
 
 /** Sizes and limits of a store, fixed when it is created. */
@@ -154,7 +159,12 @@ function canGrow(buffer: AnyBuffer): boolean {
   return b.growable === true || b.resizable === true;
 }
 
-/** Grows a buffer to at least `bytes` (doubling, from at least 4 KiB); false when it cannot. */
+/**
+ * Grows a buffer to at least `bytes`: doubling up to 64 KiB, then by 64 KiB or an eighth,
+ * whichever is more (whole 4 KiB pages), so a large buffer never holds more than about 12% it
+ * does not use. A grow copies nothing (the address space is reserved); it costs a system call
+ * and new views, so not too many small ones. False when it cannot grow.
+ */
 function growTo(buffer: AnyBuffer, bytes: number): boolean {
   if (buffer.byteLength >= bytes) return true;
   const b = buffer as {
@@ -165,7 +175,9 @@ function growTo(buffer: AnyBuffer, bytes: number): boolean {
   };
   const max = b.maxByteLength ?? buffer.byteLength;
   if (bytes > max) return false;
-  const next = Math.min(max, Math.max(bytes, buffer.byteLength * 2, 4096));
+  const length = buffer.byteLength;
+  const step = Math.max(Math.min(length, 65536), length / 8, 4096);
+  const next = Math.min(max, Math.ceil(Math.max(bytes, length + step) / 4096) * 4096);
   try {
     if (b.growable === true) b.grow!(next);
     else if ((buffer as { resizable?: boolean }).resizable === true) b.resize!(next);
@@ -202,6 +214,145 @@ export function labelHash(metric: number, values: readonly string[]): number {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * The size class of a label block of `units` UTF-16 code units: classes 1 to 128 hold 4·c
+ * units (8-byte steps up to 1 KiB, so a short label set wastes at most 7 bytes), classes 129
+ * to 145 hold 2^10 to 2^26 units. 0 when too large.
+ */
+function labelClass(units: number): number {
+  if (units <= 512) return (units + 3) >> 2 || 1;
+  const k = 32 - Math.clz32(units - 1);
+  return k > 26 ? 0 : 119 + k;
+}
+
+/** Code units of a block of size class `c`. */
+function classUnits(c: number): number {
+  return c <= 128 ? c * 4 : 2 ** (c - 119);
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LINE_FEED = 0x0a;
+const LETTER_N = 0x6e;
+
+/** Whether the high surrogate `c` at `i` of `value` starts a surrogate pair. */
+function isPair(value: string, i: number, c: number): boolean {
+  return c < 0xdc00 && i + 1 < value.length && (value.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+}
+
+/** Bytes a label value takes in the text formats: UTF-8, with `\`, `"` and line feed escaped. */
+function escapedLength(value: string): number {
+  let n = value.length;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) {
+      if (c === BACKSLASH || c === QUOTE || c === LINE_FEED) n++;
+    } else if (c < 0x800) n += 1;
+    else if ((c & 0xf800) === 0xd800 && isPair(value, i, c)) i++, n += 2; // 4 bytes for 2 code units
+    else n += 2; // 3 bytes; a lone surrogate as U+FFFD, as TextEncoder writes it
+  }
+  return n;
+}
+
+/** Writes a label value at `at` as `escapedLength` counts it; returns where it ends. */
+function writeEscaped(u8: Uint8Array, at: number, value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    let c = value.charCodeAt(i);
+    if (c < 0x80) {
+      if (c === BACKSLASH || c === QUOTE) u8[at++] = BACKSLASH;
+      else if (c === LINE_FEED) u8[at++] = BACKSLASH, c = LETTER_N;
+      u8[at++] = c;
+    } else if (c < 0x800) {
+      u8[at++] = 0xc0 | (c >> 6);
+      u8[at++] = 0x80 | (c & 0x3f);
+    } else if ((c & 0xf800) === 0xd800 && isPair(value, i, c)) {
+      const p = 0x10000 + ((c - 0xd800) << 10) + (value.charCodeAt(++i) - 0xdc00);
+      u8[at++] = 0xf0 | (p >> 18);
+      u8[at++] = 0x80 | ((p >> 12) & 0x3f);
+      u8[at++] = 0x80 | ((p >> 6) & 0x3f);
+      u8[at++] = 0x80 | (p & 0x3f);
+    } else {
+      if ((c & 0xf800) === 0xd800) c = 0xfffd;
+      u8[at++] = 0xe0 | (c >> 12);
+      u8[at++] = 0x80 | ((c >> 6) & 0x3f);
+      u8[at++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return at;
+}
+
+/** Scratch bytes for comparing a value that is not ASCII. */
+let scratch = new Uint8Array(256);
+
+/**
+ * Whether the bytes at `at` begin with `value` as `writeEscaped` writes it: where they end if
+ * so, else -1. A read past the label store gives undefined, which equals no byte.
+ */
+function equalsEscaped(u8: Uint8Array, at: number, value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) {
+      // Rare: the rest written out, then compared.
+      const rest = value.slice(i);
+      const length = escapedLength(rest);
+      if (scratch.length < length) scratch = new Uint8Array(length * 2);
+      writeEscaped(scratch, 0, rest);
+      for (let j = 0; j < length; j++) if (u8[at++] !== scratch[j]) return -1;
+      return at;
+    }
+    if (c === BACKSLASH || c === QUOTE || c === LINE_FEED) {
+      if (u8[at++] !== BACKSLASH || u8[at++] !== (c === LINE_FEED ? LETTER_N : c)) return -1;
+    } else if (u8[at++] !== c) return -1;
+  }
+  return at;
+}
+
+/** Where the last `readEscaped` stopped: at the value's closing quote. */
+let readEnd = 0;
+
+/** Reads a label value written by `writeEscaped` at `at`, up to its closing quote (before `end`). */
+function readEscaped(u8: Uint8Array, at: number, end: number): string {
+  let i = at;
+  while (i < end && u8[i]! !== QUOTE && u8[i]! < 0x80 && u8[i]! !== BACKSLASH) i++;
+  if (i >= end || u8[i] === QUOTE) {
+    readEnd = i;
+    return fromCodes(u8, at, i);
+  }
+  const codes: number[] = [];
+  i = at;
+  while (i < end) {
+    const b = u8[i]!;
+    if (b === QUOTE) break;
+    i++;
+    if (b === BACKSLASH) {
+      const e = u8[i++]!;
+      codes.push(e === LETTER_N ? LINE_FEED : e);
+    } else if (b < 0x80) codes.push(b);
+    else if (b < 0xe0) codes.push(((b & 0x1f) << 6) | (u8[i++]! & 0x3f));
+    else if (b < 0xf0) codes.push(((b & 0x0f) << 12) | ((u8[i++]! & 0x3f) << 6) | (u8[i++]! & 0x3f));
+    else {
+      const p = (((b & 0x07) << 18) | ((u8[i++]! & 0x3f) << 12) | ((u8[i++]! & 0x3f) << 6) | (u8[i++]! & 0x3f)) -
+        0x10000;
+      codes.push(0xd800 + (p >> 10), 0xdc00 + (p & 0x3ff));
+    }
+  }
+  readEnd = i;
+  return fromCodes(codes, 0, codes.length);
+}
+
+/** The string of code units `from` to `to` of `codes`, in chunks that keep `fromCharCode`'s arguments few. */
+function fromCodes(codes: Uint8Array | number[], from: number, to: number): string {
+  let out = "";
+  for (let j = from; j < to; j += 4096) {
+    const end = Math.min(to, j + 4096);
+    out += String.fromCharCode.apply(
+      null,
+      Array.isArray(codes) ? codes.slice(j, end) : Array.from(codes.subarray(j, end)),
+    );
+  }
+  return out;
+}
 
 /** A metric's record in the metrics log. */
 export interface MetricRecord {
@@ -240,10 +391,14 @@ export class Store {
   /** The REMOVALS epoch this thread has processed. */
   seenRemovals = 0;
   /** Fixed-length views of the growable buffers, remade when a buffer grew. */
-  private views: (Int32Array | undefined)[] = [];
-  private f64Views: (Float64Array | undefined)[] = [];
-  private u16View: Uint16Array | undefined;
-  private u8View: Uint8Array | undefined;
+  private seenGrows = -1;
+  private tableI32: Int32Array = new Int32Array(0);
+  private tableF64View: Float64Array = new Float64Array(0);
+  private labelsU8: Uint8Array = new Uint8Array(0);
+  private labelsU16: Uint16Array = new Uint16Array(0);
+  private indexI32: Int32Array = new Int32Array(0);
+  private sharedI32View: Int32Array = new Int32Array(0);
+  private sharedF64View: Float64Array = new Float64Array(0);
   private shardViews: (Float64Array | undefined)[] = [];
 
   private constructor(
@@ -395,49 +550,77 @@ export class Store {
 
   // ---- views --------------------------------------------------------------------------
 
-  /** Int32 view of a growable buffer, remade after a grow. */
-  private int32(which: number): Int32Array {
-    const buffer = this.buffers[which]!;
-    let view = this.views[which];
-    if (view === undefined || view.byteLength !== buffer.byteLength) {
-      view = this.views[which] = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+  /**
+   * Remakes the views of the buffers that grew since this thread made them. Any thread may grow
+   * a buffer (under the lock); it bumps GROWS after the grow and before it publishes anything
+   * that lies in the new part, so a view is current whenever GROWS did not move: one Int32 read
+   * instead of re-reading each growable buffer's `byteLength` (several times slower on V8).
+   */
+  private refresh(): void {
+    // Read first: a grow after this read bumps it again and the next access looks again.
+    this.seenGrows = Atomics.load(this.i32, GROWS);
+    const table = this.buffers[TABLE]!;
+    if (this.tableI32.byteLength !== table.byteLength) {
+      this.tableI32 = new Int32Array(table, 0, table.byteLength >> 2);
+      this.tableF64View = new Float64Array(table, 0, table.byteLength >> 3);
     }
-    return view;
+    const labels = this.buffers[LABELS]!;
+    if (this.labelsU8.byteLength !== labels.byteLength) {
+      this.labelsU8 = new Uint8Array(labels, 0, labels.byteLength);
+      this.labelsU16 = new Uint16Array(labels, 0, labels.byteLength >> 1);
+    }
+    const index = this.buffers[INDEX]!;
+    if (this.indexI32.byteLength !== index.byteLength) this.indexI32 = new Int32Array(index, 0, index.byteLength >> 2);
+    const shared = this.buffers[SHARED]!;
+    if (this.sharedI32View.byteLength !== shared.byteLength) {
+      this.sharedI32View = new Int32Array(shared, 0, shared.byteLength >> 2);
+      this.sharedF64View = new Float64Array(shared, 0, shared.byteLength >> 3);
+    }
   }
 
-  /** Float64 view of a growable buffer, remade after a grow. */
-  private float64(which: number): Float64Array {
+  /** Grows one of the growable buffers to at least `bytes` and tells every thread. Under the lock. */
+  private grow(which: number, bytes: number): boolean {
     const buffer = this.buffers[which]!;
-    let view = this.f64Views[which];
-    if (view === undefined || view.byteLength !== (buffer.byteLength & ~7)) {
-      view = this.f64Views[which] = new Float64Array(buffer, 0, buffer.byteLength >> 3);
-    }
-    return view;
+    if (buffer.byteLength >= bytes) return true;
+    if (!growTo(buffer, bytes)) return false;
+    Atomics.add(this.i32, GROWS, 1);
+    return true;
   }
 
   /** The series table as Int32 words. */
   get table(): Int32Array {
-    return this.int32(TABLE);
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.tableI32;
   }
 
   /** The series table as Float64 (expiry fields). */
   get tableF64(): Float64Array {
-    return this.float64(TABLE);
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.tableF64View;
   }
 
   /** The shared slots as Int32 words (gauge clocks, sketches: two words per slot). */
   get sharedI32(): Int32Array {
-    return this.int32(SHARED);
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.sharedI32View;
   }
 
-  /** The label store. */
+  /** The shared slots as Float64. */
+  private get sharedF64(): Float64Array {
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.sharedF64View;
+  }
+
+  /** The index as Int32 words: pairs (hash, id). */
+  private get index(): Int32Array {
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.indexI32;
+  }
+
+  /** The label store as UTF-16 code units (block allocation and free-list links). */
   private get labelUnits(): Uint16Array {
-    const buffer = this.buffers[LABELS]!;
-    let view = this.u16View;
-    if (view === undefined || view.byteLength !== buffer.byteLength) {
-      view = this.u16View = new Uint16Array(buffer, 0, buffer.byteLength >> 1);
-    }
-    return view;
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.labelsU16;
   }
 
   /** Shard `thread` as Float64 slots (empty where the thread never recorded). */
@@ -456,6 +639,9 @@ export class Store {
    * @returns undefined when the shard cannot grow (memory exhausted).
    */
   ownShard(slots: number): Float64Array | undefined {
+    // Only this thread grows its shard: the view it made last is current.
+    const view = this.shardViews[this.thread];
+    if (view !== undefined && slots <= view.length) return view;
     if (!growTo(this.shards[this.thread]!, slots * 8)) return undefined;
     return this.shard(this.thread);
   }
@@ -547,7 +733,7 @@ export class Store {
     let at = this.metricLogLength();
     const encoded = records.map((r) => encoder.encode(JSON.stringify(r)));
     const end = encoded.reduce((n, bytes) => n + align(4 + bytes.length, 8), at);
-    if (!growTo(buffer, end)) return false;
+    if (!this.grow(METRICS, end)) return false;
     const bytes = new Uint8Array(buffer, 0, buffer.byteLength);
     const view = new DataView(buffer, 0, buffer.byteLength);
     for (const record of encoded) {
@@ -586,14 +772,14 @@ export class Store {
   /** Reserves `count` shared slots; -1 when the buffer cannot grow. Under the lock. */
   allocateShared(count: number): number {
     const used = this.i32[SHARED_USED]!;
-    if (!growTo(this.buffers[SHARED]!, (used + count) * 8)) return -1;
+    if ((used + count) * 8 > this.sharedF64.byteLength && !this.grow(SHARED, (used + count) * 8)) return -1;
     Atomics.store(this.i32, SHARED_USED, used + count);
     return used;
   }
 
   /** Zeroes shared slots (for a series about to be reused). Under the lock. */
   clearShared(at: number, count: number): void {
-    this.float64(SHARED).fill(0, at, at + count);
+    this.sharedF64.fill(0, at, at + count);
   }
 
   // ---- series table -------------------------------------------------------------------
@@ -615,7 +801,8 @@ export class Store {
 
   /** Makes room for series id `id` in the table. False when the table cannot grow. */
   private ensureRow(id: number): boolean {
-    return growTo(this.buffers[TABLE]!, (id + 1) * this.rowWords * 4);
+    const bytes = (id + 1) * this.rowWords * 4;
+    return bytes <= this.table.byteLength || this.grow(TABLE, bytes);
   }
 
   /** Series ids ever used: rows 0 to this (exclusive) exist. */
@@ -624,18 +811,21 @@ export class Store {
   }
 
   /**
-   * A row for a new series of `metric` with `shard` slots per thread and `shared` shared slots:
-   * a freed id of the same metric (its slots zeroed and reused), or a new one. `words[0]` is the
-   * head (+1) of the metric's free list. Under the lock.
+   * A row for a new series of `metric` with `shard` slots per thread (one more for an
+   * overflow series: its fold count) and `shared` shared slots: a freed id of the same metric
+   * and kind (its slots zeroed and reused), or a new one. `words[0]` is the head (+1) of the
+   * metric's free list, `words[3]` of its overflow rows'. Under the lock.
    * @returns the id, or -1 when memory is exhausted.
    */
-  allocateRow(metric: number, words: Int32Array, shard: number, shared: number): number {
+  allocateRow(metric: number, words: Int32Array, shard: number, shared: number, overflow: boolean): number {
     let id: number;
     let table: Int32Array;
-    if (words[0]! > 0) {
-      id = words[0]! - 1;
+    const list = overflow ? 3 : 0;
+    if (overflow) shard++;
+    if (words[list]! > 0) {
+      id = words[list]! - 1;
       table = this.table;
-      words[0] = table[this.row(id) + ROW_NEXT]!;
+      words[list] = table[this.row(id) + ROW_NEXT]!;
       const row = this.row(id);
       if (table[row + ROW_SHARED]! >= 0) this.clearShared(table[row + ROW_SHARED]!, shared);
     } else {
@@ -651,8 +841,9 @@ export class Store {
     const row = this.row(id);
     table[row + ROW_METRIC] = metric;
     table[row + ROW_NEXT] = 0;
-    table[row + ROW_FLAGS] = 0;
-    table[row + ROW_FOLD] = -1;
+    // Set now, so that a row freed before it is published still goes back to its own list.
+    table[row + ROW_FLAGS] = overflow ? FLAG_OVERFLOW : 0;
+    table[row + ROW_TEXT_LENGTH] = 0;
     table[row + ROW_BORN] = this.i32[BORN]!;
     Atomics.store(this.i32, BORN, (this.i32[BORN]! + 1) | 0);
     return id;
@@ -677,13 +868,13 @@ export class Store {
   freeRow(id: number, words: Int32Array | undefined): void {
     const table = this.table;
     const row = this.row(id);
-    this.freeLabels(table[row + ROW_LABELS]!, table[row + ROW_LABELS_LENGTH]!);
-    table[row + ROW_LABELS_LENGTH] = 0;
     this.freeLabels(table[row + ROW_TEXT]! >> 1, (table[row + ROW_TEXT_LENGTH]! + 1) >> 1);
     table[row + ROW_TEXT_LENGTH] = 0;
     if (words !== undefined) {
-      table[row + ROW_NEXT] = words[0]!;
-      words[0] = id + 1;
+      // An overflow row has one slot more: it goes back to the overflow rows' list.
+      const list = (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) !== 0 ? 3 : 0;
+      table[row + ROW_NEXT] = words[list]!;
+      words[list] = id + 1;
     } else {
       table[row + ROW_NEXT] = this.i32[ORPHAN_IDS]!;
       this.i32[ORPHAN_IDS] = id + 1;
@@ -691,16 +882,18 @@ export class Store {
     }
   }
 
-  /** Moves every row on a metric's free list (`words[0]`) to the orphan list. Under the lock. */
+  /** Moves every row on a metric's free lists (`words[0]`, `words[3]`) to the orphan list. Under the lock. */
   orphanRows(words: Int32Array): void {
     const table = this.table;
-    while (words[0]! > 0) {
-      const id = words[0]! - 1;
-      const row = this.row(id);
-      words[0] = table[row + ROW_NEXT]!;
-      table[row + ROW_NEXT] = this.i32[ORPHAN_IDS]!;
-      table[row + ROW_METRIC] = -1;
-      this.i32[ORPHAN_IDS] = id + 1;
+    for (const list of [0, 3]) {
+      while (words[list]! > 0) {
+        const id = words[list]! - 1;
+        const row = this.row(id);
+        words[list] = table[row + ROW_NEXT]!;
+        table[row + ROW_NEXT] = this.i32[ORPHAN_IDS]!;
+        table[row + ROW_METRIC] = -1;
+        this.i32[ORPHAN_IDS] = id + 1;
+      }
     }
   }
 
@@ -780,36 +973,44 @@ export class Store {
 
   // ---- label values -------------------------------------------------------------------
 
-  /** Stores label values as UTF-16 (count, then length and code units of each); [at, length]. Under the lock. */
-  storeLabels(values: readonly string[]): [number, number] {
-    let units = 1;
-    for (const value of values) units += 1 + value.length;
-    const at = this.allocateLabels(units);
-    if (at < 0) return [-1, 0];
-    const u16 = this.labelUnits;
-    let i = at;
-    u16[i++] = values.length;
-    for (const value of values) {
-      u16[i++] = value.length;
-      for (let j = 0; j < value.length; j++) u16[i++] = value.charCodeAt(j);
-    }
-    return [at, units];
-  }
-
   /**
-   * Stores a series' label set as the text formats write it (`a="x",b="y"`), UTF-8, once at
-   * birth: every render copies these bytes. Returns [byte offset, byte length]. Under the lock.
+   * Stores a series' label set in its row, once at birth, as the text formats write it
+   * (`a="x",b="y"`: UTF-8, values escaped): renders copy these bytes, lookups compare against
+   * them, and a thread that did not make the series reads the values back from them. It is
+   * the only copy of the label values in shared memory, written straight into the label
+   * store (no string or buffer made on the way). `prefixes[i]` is label i's `,name="` encoded
+   * (no comma for the first); `fixed` (the overflow series' text) is stored as is instead.
+   * False when memory is exhausted. Under the lock.
    */
-  storeText(text: string): [number, number] {
-    if (text === "") return [0, 0];
-    const bytes = encoder.encode(text);
-    const at = this.allocateLabels((bytes.length + 1) >> 1);
-    if (at < 0) return [-1, 0];
-    this.labelBytes.set(bytes, at * 2);
-    return [at * 2, bytes.length];
+  storeLabels(id: number, prefixes: readonly Uint8Array[], values: readonly string[], fixed?: Uint8Array): boolean {
+    let length = 0;
+    if (fixed !== undefined) length = fixed.length;
+    else for (let i = 0; i < values.length; i++) length += prefixes[i]!.length + escapedLength(values[i]!) + 1;
+    let at = 0;
+    if (length > 0) {
+      const block = this.allocateLabels((length + 1) >> 1);
+      if (block < 0) return false;
+      at = block * 2;
+      const u8 = this.labelBytes;
+      if (fixed !== undefined) u8.set(fixed, at);
+      else {
+        let to = at;
+        for (let i = 0; i < values.length; i++) {
+          const prefix = prefixes[i]!;
+          for (let j = 0; j < prefix.length; j++) u8[to++] = prefix[j]!;
+          to = writeEscaped(u8, to, values[i]!);
+          u8[to++] = QUOTE;
+        }
+      }
+    }
+    const table = this.table;
+    const row = this.row(id);
+    table[row + ROW_TEXT] = at;
+    table[row + ROW_TEXT_LENGTH] = length;
+    return true;
   }
 
-  /** The bytes of a series' label set as `storeText` stored them. */
+  /** The bytes of a series' label set as `storeLabels` stored them. */
   labelText(id: number): { bytes: Uint8Array; at: number; length: number } {
     const row = this.row(id);
     const table = this.table;
@@ -823,80 +1024,81 @@ export class Store {
 
   /** The label store as bytes. */
   private get labelBytes(): Uint8Array {
-    const buffer = this.buffers[LABELS]!;
-    let view = this.u8View;
-    if (view === undefined || view.byteLength !== buffer.byteLength) {
-      view = this.u8View = new Uint8Array(buffer, 0, buffer.byteLength);
-    }
-    return view;
+    if (Atomics.load(this.i32, GROWS) !== this.seenGrows) this.refresh();
+    return this.labelsU8;
   }
 
-  /** Whether the label values stored at `at` equal `values`. */
-  labelsEqual(at: number, values: readonly string[]): boolean {
-    const u16 = this.labelUnits;
-    if (u16[at] !== values.length) return false;
-    let i = at + 1;
-    for (const value of values) {
-      if (u16[i++] !== value.length) return false;
-      for (let j = 0; j < value.length; j++) if (u16[i++] !== value.charCodeAt(j)) return false;
+  /** Whether the label set stored in the row at Int32 index `row` is `values` (with these `prefixes`). */
+  private labelsEqual(row: number, prefixes: readonly Uint8Array[], values: readonly string[]): boolean {
+    const table = this.table;
+    const u8 = this.labelBytes;
+    let at = table[row + ROW_TEXT]!;
+    const end = at + table[row + ROW_TEXT_LENGTH]!;
+    for (let i = 0; i < values.length; i++) {
+      const prefix = prefixes[i]!;
+      for (let j = 0; j < prefix.length; j++) if (u8[at++] !== prefix[j]) return false;
+      at = equalsEscaped(u8, at, values[i]!);
+      if (at < 0 || u8[at++] !== QUOTE) return false;
     }
-    return true;
+    // Every step moves forward: a comparison that ran past the text's end is not equal either.
+    return at === end;
   }
 
-  /** Reads the label values stored at `at`. */
-  readLabels(at: number): string[] {
-    const u16 = this.labelUnits;
-    const count = u16[at]!;
-    const out: string[] = [];
-    let i = at + 1;
-    for (let k = 0; k < count; k++) {
-      const length = u16[i++]!;
-      let value = "";
-      // Chunks keep fromCharCode's argument list short.
-      for (let j = 0; j < length; j += 4096) {
-        value += String.fromCharCode(...u16.subarray(i + j, i + Math.min(length, j + 4096)));
-      }
-      out.push(value);
-      i += length;
+  /** Reads back the label values of series `id` (a label set with these `prefixes`). */
+  readLabels(id: number, prefixes: readonly Uint8Array[]): string[] {
+    const row = this.row(id);
+    const table = this.table;
+    const u8 = this.labelBytes;
+    let at = table[row + ROW_TEXT]!;
+    const end = at + table[row + ROW_TEXT_LENGTH]!;
+    const out: string[] = new Array(prefixes.length);
+    for (let i = 0; i < prefixes.length; i++) {
+      at += prefixes[i]!.length;
+      out[i] = readEscaped(u8, at, end);
+      at = readEnd + 1;
     }
     return out;
   }
 
   /** A block of at least `units` code units: a freed block of its size class, or new. */
   private allocateLabels(units: number): number {
-    const k = Math.max(3, 32 - Math.clz32(units - 1));
-    if (k - 3 >= LABEL_CLASSES) return -1;
-    const head = this.i32[LABEL_FREE + k - 3]!;
-    const u16 = this.labelUnits;
+    const c = labelClass(units);
+    if (c === 0) return -1;
+    const head = this.i32[LABEL_FREE + c]!;
     if (head > 0) {
+      const u16 = this.labelUnits;
       const at = head - 1;
-      this.i32[LABEL_FREE + k - 3] = u16[at]! | (u16[at + 1]! << 16);
+      this.i32[LABEL_FREE + c] = u16[at]! | (u16[at + 1]! << 16);
       return at;
     }
     const used = this.i32[LABELS_USED]!;
-    if (!growTo(this.buffers[LABELS]!, (used + (1 << k)) * 2)) return -1;
-    Atomics.store(this.i32, LABELS_USED, used + (1 << k));
+    const end = (used + classUnits(c)) * 2;
+    if (end > this.labelBytes.byteLength && !this.grow(LABELS, end)) return -1;
+    Atomics.store(this.i32, LABELS_USED, used + classUnits(c));
     return used;
   }
 
   /** Returns a label block to its size class's free list. */
   private freeLabels(at: number, units: number): void {
     if (units <= 0) return;
-    const k = Math.max(3, 32 - Math.clz32(units - 1));
+    const c = labelClass(units);
     const u16 = this.labelUnits;
-    const next = this.i32[LABEL_FREE + k - 3]!;
+    const next = this.i32[LABEL_FREE + c]!;
     u16[at] = next & 0xffff;
     u16[at + 1] = next >>> 16;
-    this.i32[LABEL_FREE + k - 3] = at + 1;
+    this.i32[LABEL_FREE + c] = at + 1;
   }
 
   // ---- index --------------------------------------------------------------------------
 
-  /** The live series id of (metric, values), or -1. Under the lock. */
-  find(metric: number, values: readonly string[], hash: number): number {
+  /**
+   * The live series id of (metric, values), or -1; `prefixes` are the metric's, as for
+   * `storeLabels`. Under the lock.
+   */
+  find(metric: number, prefixes: readonly Uint8Array[], values: readonly string[], hash: number): number {
     const capacity = this.i32[INDEX_CAPACITY]!;
     if (capacity === 0) return -1;
-    const index = this.int32(INDEX);
+    const index = this.index;
     const table = this.table;
     const mask = capacity - 1;
     for (let i = hash & mask;; i = (i + 1) & mask) {
@@ -905,7 +1107,7 @@ export class Store {
       if (h === hash) {
         const id = index[2 * i + 1]!;
         const row = this.row(id);
-        if (table[row + ROW_METRIC] === metric && this.labelsEqual(table[row + ROW_LABELS]!, values)) return id;
+        if (table[row + ROW_METRIC] === metric && this.labelsEqual(row, prefixes, values)) return id;
       }
     }
   }
@@ -916,7 +1118,7 @@ export class Store {
     if ((this.i32[INDEX_USED]! + 1) * 2 > capacity && !this.rehash(Math.max(1024, (this.i32[INDEX_LIVE]! + 1) * 4))) {
       return false;
     }
-    const index = this.int32(INDEX);
+    const index = this.index;
     const mask = this.i32[INDEX_CAPACITY]! - 1;
     let i = hash & mask;
     while (index[2 * i] !== 0) i = (i + 1) & mask;
@@ -930,7 +1132,7 @@ export class Store {
   /** Takes a series out of the index (a tombstone). Under the lock. */
   delete(id: number, hash: number): void {
     const capacity = this.i32[INDEX_CAPACITY]!;
-    const index = this.int32(INDEX);
+    const index = this.index;
     const mask = capacity - 1;
     for (let i = hash & mask;; i = (i + 1) & mask) {
       const h = index[2 * i]!;
@@ -948,10 +1150,12 @@ export class Store {
   private rehash(want: number): boolean {
     let capacity = 1024;
     while (capacity < want) capacity *= 2;
-    const old = this.int32(INDEX).slice(0, 2 * this.i32[INDEX_CAPACITY]!);
-    if (!growTo(this.buffers[INDEX]!, capacity * 8)) return false;
-    const index = this.int32(INDEX);
-    index.fill(0, 0, 2 * capacity);
+    const old = this.index.slice(0, 2 * this.i32[INDEX_CAPACITY]!);
+    // Past the buffer's old end the memory is new, so zero already.
+    const written = this.index.length;
+    if (!this.grow(INDEX, capacity * 8)) return false;
+    const index = this.index;
+    index.fill(0, 0, Math.min(2 * capacity, written));
     const mask = capacity - 1;
     let live = 0;
     for (let j = 0; j < old.length; j += 2) {
