@@ -98,21 +98,20 @@ export const DEAD = 2;
 /** `flags` bit: the series' metric was removed from its registry; writes go to private scratch slots. */
 export const ORPHAN = 4;
 
-/** `aliases` of a handle that a revive pointed at another live series: it is not listed itself. */
+/** What `Family.aliases` keeps for a handle that a revive pointed at another live series. */
 const AN_ALIAS: SeriesBase[] = Object.freeze([]) as unknown as SeriesBase[];
 
 /** A series as every type keeps it; types extend it with their recording methods. */
 export class SeriesBase {
-  /** Label values, in label-name order. */
-  readonly labelValues: readonly string[];
+  // Few fields: a registry holds one of these for every series a thread uses (100,000 series:
+  // each field is 800 KB on a 64-bit heap). The label values are read back from the label
+  // text the store keeps, the exemplar provider from the metric, the fold slot from the size.
   /** @ignore @internal Row of the series table. */
   id: number;
   /** @ignore @internal Generation of the row this series was made for. */
   generation: number;
   /** @ignore @internal Offset of the series' slots in every shard (this thread's: `f64[offset]`). */
   offset: number;
-  /** @ignore @internal Index of the series' shared slots, or -1. */
-  shared: number;
   /** @ignore @internal This thread's shard. */
   f64: Float64Array;
   /**
@@ -120,28 +119,34 @@ export class SeriesBase {
    * field tested by every write, so the common case costs one compare.
    */
   flags: number;
-  /** @ignore @internal Folded observations counter slot (this thread's shard), -1 when not an overflow series. */
-  foldSlot: number;
-  /** @ignore @internal Exemplar provider of the metric, if it opted in. */
-  readonly exemplarProvider: ExemplarProvider | undefined;
   /** The metric. */
   readonly family: Family<SeriesBase>;
-  /** @ignore @internal Other handles of the same series (revived ones), made dead with it. */
-  aliases: SeriesBase[] | undefined;
 
   /** @ignore @internal Made by a family for each label set; use its `labels()`. */
-  constructor(family: Family<SeriesBase>, values: readonly string[], place: SeriesPlace, _overflow: boolean) {
-    this.labelValues = values;
+  constructor(family: Family<SeriesBase>, _values: readonly string[], place: SeriesPlace, _overflow: boolean) {
     this.id = place.id;
     this.generation = place.generation;
     this.offset = place.offset;
-    this.shared = place.shared;
     this.f64 = place.f64;
-    this.foldSlot = place.fold;
     this.flags = place.fold >= 0 ? FOLDS : 0;
-    this.exemplarProvider = family.exemplars;
     this.family = family;
-    this.aliases = undefined;
+  }
+
+  /**
+   * Label values, in label-name order: read back from the label text the store keeps (no
+   * array kept per series); a removed series keeps the values it had. (An accessor on the
+   * prototype, defined after the class.)
+   */
+  declare readonly labelValues: readonly string[];
+
+  /** @ignore @internal Exemplar provider of the metric, if it opted in. */
+  get exemplarProvider(): ExemplarProvider | undefined {
+    return this.family.exemplars;
+  }
+
+  /** @ignore @internal Folded observations counter slot (this thread's shard), -1 when not an overflow series. */
+  get foldSlot(): number {
+    return (this.flags & FOLDS) !== 0 ? this.offset + this.family.size.shard : -1;
   }
 
   /** @ignore @internal The label set as the text formats write it (inside of the braces). */
@@ -180,15 +185,10 @@ export class SeriesBase {
       this.id = live.id;
       this.generation = live.generation;
       this.offset = live.offset;
-      this.shared = live.shared;
       this.f64 = live.f64;
-      this.foldSlot = live.foldSlot;
       this.flags = live.flags;
       this.revived(live);
-      if (live !== this) {
-        (live.aliases ??= []).push(this);
-        this.aliases = AN_ALIAS;
-      }
+      if (live !== this) this.family.alias(live, this);
     }
     if ((this.flags & FOLDS) !== 0) {
       this.f64[this.foldSlot]!++;
@@ -206,8 +206,6 @@ export class SeriesBase {
   orphan(): void {
     this.f64 = new Float64Array(this.family.size.shard + 1);
     this.offset = 0;
-    this.shared = 0;
-    this.foldSlot = -1;
     this.flags = DEAD | ORPHAN;
     this.revived(undefined);
   }
@@ -215,9 +213,6 @@ export class SeriesBase {
   /** @ignore @internal Marks this handle and its aliases removed: their next write revives them. */
   markDead(): void {
     this.flags = DEAD | (this.flags & FOLDS);
-    if (this.aliases === AN_ALIAS) return;
-    if (this.aliases !== undefined) { for (const alias of this.aliases) alias.flags = DEAD; }
-    this.aliases = undefined;
   }
 
   /**
@@ -229,6 +224,18 @@ export class SeriesBase {
     return this.family.store.sumShards(this.offset + slot);
   }
 }
+
+// `labelValues` is declared a read-only property (as it was when each series kept an array) and
+// read through this accessor.
+Object.defineProperty(SeriesBase.prototype, "labelValues", {
+  configurable: true,
+  get(this: SeriesBase): readonly string[] {
+    const family = this.family;
+    if ((this.flags & FOLDS) !== 0) return family.labelNames.map(() => OVERFLOW_VALUE);
+    if ((this.flags & DEAD) !== 0 || this.id < 0) return family.deadValues(this);
+    return family.store.readLabels(this.id, family.labelPrefixes);
+  },
+});
 
 /** The registry's side of series creation and removal, as a family sees it. */
 export interface SeriesFactory {
@@ -394,6 +401,7 @@ export abstract class Family<S extends SeriesBase> {
     if (this.orphaned === undefined) {
       const f64 = new Float64Array(this.size.shard + 1);
       this.orphaned = this.makeSeries(values, { id: -1, generation: 0, offset: 0, shared: 0, f64, fold: -1 }, false);
+      (this.kept ??= new WeakMap()).set(this.orphaned, values);
       this.orphaned.orphan();
     }
     return this.orphaned;
@@ -409,14 +417,13 @@ export abstract class Family<S extends SeriesBase> {
   abstract fingerprint(series: S): number;
 
   /** @ignore @internal Adds a series this thread now knows (made here, found, or read from the table). */
-  adopt(series: S, overflow: boolean): void {
+  adopt(series: S, values: readonly string[], overflow: boolean): void {
     if (overflow) {
       // Not in the label index: a user's label values never reach the overflow series.
       this.overflowSeries = series;
       return;
     }
     this.series.push(series);
-    const values = series.labelValues;
     if (values.length === 0) {
       this.single = series;
       return;
@@ -449,14 +456,25 @@ export abstract class Family<S extends SeriesBase> {
 
   /** @ignore @internal Forgets a removed series: out of the label index and, lazily, of `series`. */
   forget(series: S): void {
+    // Read while the row still holds its label text: a handle kept by a user revives from these.
+    const values = series.labelValues;
     series.markDead();
+    const kept = this.kept ??= new WeakMap();
+    kept.set(series, values);
+    const aliases = this.aliases?.get(series);
+    if (aliases !== undefined && aliases !== AN_ALIAS) {
+      for (const alias of aliases) {
+        alias.flags = DEAD;
+        kept.set(alias, values);
+      }
+      this.aliases!.delete(series);
+    }
     if (this.overflowSeries === series) {
       this.overflowSeries = undefined;
       return;
     }
     // Taken out of `series` in one pass once they are many, so churn keeps nothing alive.
     if (++this.dead > 32 && this.dead * 2 > this.series.length) this.compact();
-    const values = series.labelValues;
     if (values.length === 0) {
       if (this.single === series) this.single = undefined;
       return;
@@ -479,10 +497,31 @@ export abstract class Family<S extends SeriesBase> {
     }
   }
 
+  /** Label values of removed series and orphan handles (their rows no longer hold them). */
+  private kept: WeakMap<SeriesBase, readonly string[]> | undefined;
+  /** Handles a revive pointed at each live series (made dead with it); AN_ALIAS for such a handle. */
+  private aliases: WeakMap<SeriesBase, SeriesBase[]> | undefined;
+
+  /** @ignore @internal The label values a removed series had. */
+  deadValues(series: SeriesBase): readonly string[] {
+    return this.kept?.get(series) ?? [];
+  }
+
+  /** @ignore @internal Records that a revive pointed `handle` at the live series `live`. */
+  alias(live: SeriesBase, handle: SeriesBase): void {
+    const aliases = this.aliases ??= new WeakMap();
+    const list = aliases.get(live);
+    if (list === undefined || list === AN_ALIAS) aliases.set(live, [handle]);
+    else list.push(handle);
+    aliases.set(handle, AN_ALIAS);
+  }
+
   /** `Counter "name"`, for messages. */
   protected get what(): string {
-    return `${this.kind} "${this.name}"`;
+    // Made once: every new label set names the metric for its checks.
+    return this.whatText ??= `${this.kind} "${this.name}"`;
   }
+  private whatText: string | undefined;
 
   /**
    * The series of a label set. Hot path of every labelled call: one check that no series was
@@ -509,7 +548,8 @@ export abstract class Family<S extends SeriesBase> {
       const value = labels[names[i]!];
       if (typeof value !== "string") return this.slowLabels(labels);
       node = node.get(value);
-      if (node === undefined) return this.slowLabels(labels);
+      // Every value so far a string and not in the index: a new label set (once checked).
+      if (node === undefined) return this.slowLabels(labels, true);
     }
     let keys = 0;
     for (const _ in labels) keys++;
@@ -538,15 +578,18 @@ export abstract class Family<S extends SeriesBase> {
   }
 
   /** The label check and series creation behind `labels()` when the fast lookup misses. */
-  private slowLabels(labels: unknown): S {
+  private slowLabels(labels: unknown, unknown = false): S {
     if (labels === undefined) labels = {};
-    return this.seriesOf(labelValuesOf(this.what, this.labelNames, labels));
+    return this.seriesOf(labelValuesOf(this.what, this.labelNames, labels), unknown);
   }
 
-  /** The series of checked label values: known, found in another thread, made, or the overflow series. */
-  private seriesOf(values: readonly string[]): S {
+  /**
+   * The series of checked label values: known, found in another thread, made, or the overflow series.
+   * `unknown`: the caller just missed them in the label index (string values, as checked).
+   */
+  private seriesOf(values: readonly string[], unknown = false): S {
     if (this.removed) return this.orphanSeries(values);
-    let series = this.find(values);
+    let series = unknown ? undefined : this.find(values);
     if (series === undefined) series = this.factory.defineSeries(this, values, true) as S | undefined;
     if (series === undefined) series = this.overflowSeries ?? this.factory.overflowOf(this) as S | undefined;
     if (series === undefined) {
@@ -697,7 +740,7 @@ export abstract class Family<S extends SeriesBase> {
 
   /** Takes removed series out of `series`. */
   private compact(): void {
-    this.series = this.series.filter((s) => (s.flags & DEAD) === 0 && s.aliases !== AN_ALIAS);
+    this.series = this.series.filter((s) => (s.flags & DEAD) === 0 && this.aliases?.get(s) !== AN_ALIAS);
     this.dead = 0;
   }
 

@@ -33,8 +33,11 @@ const COUNTER_SIZE: SeriesSize = Object.freeze({ shard: 1, shared: 0 });
  * ```
  */
 export class CounterSeries extends SeriesBase {
-  /** @ignore @internal The last exemplar recorded on this series by this thread. */
-  exemplar: StoredExemplar | undefined;
+  /**
+   * @ignore @internal The last exemplar recorded on this series by this thread. A field, not a
+   * map kept by the counter: with an exemplar provider (tracing) every `inc()` stores one.
+   */
+  exemplar: StoredExemplar | undefined = undefined;
 
   /**
    * Adds `value` (default 1), with an optional exemplar (labels such as a trace id).
@@ -51,7 +54,7 @@ export class CounterSeries extends SeriesBase {
     // One compare on the hot path: an overflow series counts its folds, a removed one revives.
     if (this.flags !== 0) this.beforeWrite();
     this.f64[this.offset]! += value;
-    if (exemplar !== undefined || this.exemplarProvider !== undefined) {
+    if (exemplar !== undefined || this.family.exemplars !== undefined) {
       const stored = this.family.exemplarOf(value, exemplar);
       if (stored !== undefined) this.exemplar = stored;
     }

@@ -45,11 +45,16 @@ export class GaugeSeries extends SeriesBase {
   constructor(family: Gauge, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     super(family, values, place, overflow);
     this.clocks = family.store.sharedI32;
+    this.shared = place.shared;
   }
+
+  /** @ignore @internal Index of the series' shared slot (its clock). */
+  shared: number;
 
   /** @ignore @internal */
   override revived(live: SeriesBase | undefined): void {
     this.clocks = live === undefined ? new Int32Array(2) : (live as GaugeSeries).clocks;
+    this.shared = live === undefined ? 0 : (live as GaugeSeries).shared;
   }
 
   /** Sets the value (any number, NaN and infinities included). @throws {TypeError} when `value` is not a number. */
@@ -174,6 +179,9 @@ export interface GaugeOptions<L extends string = string> {
   staleAfterSeconds?: number;
 }
 
+/** A gauge series' slots: five in every shard (see GaugeSeries), one shared for the clock. */
+const GAUGE_SIZE: SeriesSize = Object.freeze({ shard: 5, shared: 1 });
+
 /**
  * A gauge: a family of series that go up and down.
  *
@@ -195,7 +203,7 @@ export class Gauge<L extends string = string> extends Family<GaugeSeries> {
 
   /** @ignore @internal Five slots in every shard (see GaugeSeries) and one shared slot for the clock. */
   get size(): SeriesSize {
-    return { shard: 5, shared: 1 };
+    return GAUGE_SIZE;
   }
 
   /** @ignore @internal */

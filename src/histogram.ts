@@ -120,7 +120,7 @@ export class HistogramSeries extends SeriesBase {
     if (this.width !== 0 && !this.observeNative(value)) return this.observe(value, exemplar);
     f64[slot + bucket]!++;
     f64[slot + n + 1]! += value;
-    if (exemplar !== undefined || this.exemplarProvider !== undefined) {
+    if (exemplar !== undefined || this.family.exemplars !== undefined) {
       const stored = this.family.exemplarOf(value, exemplar);
       if (stored !== undefined) {
         (this.bucketExemplars ??= [])[bucket] = stored;
@@ -350,9 +350,14 @@ export class Histogram<L extends string = string> extends Family<HistogramSeries
 
   /** @ignore @internal Buckets, `+Inf` and the sum, in every shard. */
   get size(): SeriesSize {
-    const native = this.native === undefined ? 0 : nativeSlots(this.native.maxBuckets);
-    return { shard: this.upperBounds.length + 2 + native, shared: 0 };
+    // Made once: the size is asked for every series made.
+    if (this.sizeOnce === undefined) {
+      const native = this.native === undefined ? 0 : nativeSlots(this.native.maxBuckets);
+      this.sizeOnce = Object.freeze({ shard: this.upperBounds.length + 2 + native, shared: 0 });
+    }
+    return this.sizeOnce;
   }
+  private sizeOnce: SeriesSize | undefined;
 
   /** @ignore @internal */
   makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): HistogramSeries {

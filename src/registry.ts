@@ -1110,9 +1110,19 @@ export class Registry {
     const store = this.store;
     return store.locked(() => {
       this.syncRemovals();
-      const found = store.find(family.id, family.labelPrefixes, values, labelHash(family.id, values));
+      const found = this.findRow(family, values);
       return found >= 0 ? this.materialize(family, found, values) : undefined;
     });
+  }
+
+  /**
+   * The live row of a label set (not the overflow series), or -1. Under the lock. A registry not
+   * shared yet has no shared index: its label index knows every series.
+   */
+  private findRow(family: AnyFamily, values: readonly string[]): number {
+    const store = this.store;
+    if (!store.threaded) return family.find(values)?.id ?? -1;
+    return store.find(family.id, family.labelPrefixes, values, labelHash(family.id, values));
   }
 
   /** @ignore @internal The family's overflow series, materialized here if another thread made it. */
@@ -1131,7 +1141,7 @@ export class Registry {
     const store = this.store;
     return store.locked(() => {
       this.syncRemovals();
-      const found = store.find(family.id, family.labelPrefixes, values, labelHash(family.id, values));
+      const found = this.findRow(family, values);
       if (found < 0) return false;
       this.removeRow(found);
       return true;
@@ -1330,7 +1340,7 @@ export class Registry {
     place.fold = fold;
     const series = family.makeSeries(values, place, overflow);
     this.local[id] = series;
-    family.adopt(series, overflow);
+    family.adopt(series, values, overflow);
     const overflowCounter = this.overflowCounter;
     if (
       overflow && family.foldCounter === undefined && overflowCounter !== undefined &&
@@ -1543,13 +1553,10 @@ export class Registry {
     return family;
   }
 
-  /** Points a family and its series at another exemplar provider (re-registration may change it). */
+  /** Points a family (and so its series) at another exemplar provider (re-registration may change it). */
   private setExemplars(family: AnyFamily, exemplars: ExemplarProvider | undefined): void {
+    // Series read the provider from their metric.
     (family as { exemplars: ExemplarProvider | undefined }).exemplars = exemplars;
-    const all = family.overflowSeries === undefined ? family.series : [...family.series, family.overflowSeries];
-    for (const series of all) {
-      (series as { exemplarProvider: ExemplarProvider | undefined }).exemplarProvider = exemplars;
-    }
   }
 
   /** The family object of a definition: one place that maps a metric type to its class. */

@@ -37,7 +37,11 @@ export class SummarySeries extends SeriesBase {
   constructor(family: Summary, values: readonly string[], place: SeriesPlace, overflow: boolean) {
     super(family, values, place, overflow);
     this.sketches = family.store.sharedI32;
+    this.shared = place.shared;
   }
+
+  /** @ignore @internal Index of the series' shared slots (its sketch). */
+  shared: number;
 
   /** @ignore @internal */
   override revived(live: SeriesBase | undefined): void {
@@ -45,6 +49,7 @@ export class SummarySeries extends SeriesBase {
     this.sketches = live === undefined
       ? new Int32Array(sketchWords(window.ageBuckets))
       : (live as SummarySeries).sketches;
+    this.shared = live === undefined ? 0 : (live as SummarySeries).shared;
   }
 
   /**
@@ -173,8 +178,10 @@ export class Summary<L extends string = string> extends Family<SummarySeries> {
 
   /** @ignore @internal Count and sum in every shard; the sketch (Int32 words, two per slot) in the shared region. */
   get size(): SeriesSize {
-    return { shard: 2, shared: Math.ceil(sketchWords(this.window.ageBuckets) / 2) };
+    // Made once: the size is asked for every series made.
+    return this.sizeOnce ??= Object.freeze({ shard: 2, shared: Math.ceil(sketchWords(this.window.ageBuckets) / 2) });
   }
+  private sizeOnce: SeriesSize | undefined;
 
   /** @ignore @internal */
   makeSeries(values: readonly string[], place: SeriesPlace, overflow: boolean): SummarySeries {

@@ -43,7 +43,8 @@
  * layout; threads that meet the lock or the mark wait for it (a bounded spin, then the value
  * goes to the window's nearest bin, or is counted as pending). So a count is never lost; one added under the old layout by a thread that read
  * it just before the mark may land in a moved bin, which a sketch can afford. A new epoch
- * clears an age bucket; a thread that meets the clearing waits for it, at most a bounded spin.
+ * clears an age bucket; a thread that meets the clearing waits for it, and takes it over if the clearer
+ * stalls for 50 ms.
  *
  * @module
  */
@@ -87,6 +88,12 @@ const FOLD_SHARE = 1 / 256;
  * window (tens of µs; either takes a few µs unless the thread doing it is descheduled or gone).
  */
 const SPIN_LIMIT = 1 << 15;
+/**
+ * How long a thread waits for another that clears an age bucket before it clears the bucket
+ * itself (milliseconds): longer than a scheduler's time slice on a busy machine, short enough
+ * that a thread gone mid-clear holds no recording thread up for long.
+ */
+const TAKEOVER_MS = 50;
 
 /** Int32 words one sketch takes: 376 per age bucket. */
 export function sketchWords(ageBuckets: number): number {
@@ -201,35 +208,53 @@ function raise(i32: Int32Array, at: number, value: number): void {
 }
 
 /**
- * Makes the age bucket at `at` ready for `stamp`; false when it could not be made ready within
- * the spin limit (the thread clearing it stalled or died), and then the value is not recorded in
- * the sketch: the count and sum kept elsewhere stay exact, and no thread ever blocks for long.
+ * Makes the age bucket at `at` ready for `stamp`; false only when a newer epoch is being cleared
+ * and that does not finish within the wait (this thread's clock lags; the value is then not
+ * recorded in the sketch: the count and sum kept elsewhere stay exact). A thread that meets
+ * another clearing the bucket for this epoch waits for it; if the clearer stalls for
+ * {@linkcode TAKEOVER_MS} (descheduled on a busy machine, or gone), the waiter clears the bucket
+ * itself and goes on, so no value is dropped for a slow clearer and no thread waits for long.
  */
 function enterBucket(i32: Int32Array, at: number, stamp: number): boolean {
-  for (let spin = 0; spin < SPIN_LIMIT; spin++) {
+  let waitingSince = -1;
+  for (let spin = 1;; spin++) {
     const seen = Atomics.load(i32, at + EPOCH);
     if (seen === stamp) return true;
     const seenStamp = seen < 0 ? -seen : seen;
     const age = stampAge(stamp, seenStamp);
     // A newer epoch already holds the bucket: this thread's clock lags by a hair; count the value there.
     if (seen > 0 && age > STAMP_MASK >> 1) return true;
-    // Someone is clearing it for this epoch or a newer one: wait for them.
-    if (seen < 0 && (age === 0 || age > STAMP_MASK >> 1)) continue;
+    if (seen < 0 && (age === 0 || age > STAMP_MASK >> 1)) {
+      // Someone is clearing it for this epoch or a newer one: wait for them, looking at the
+      // clock now and then (a clear takes a few µs unless the clearer is descheduled).
+      if (spin % SPIN_LIMIT !== 0) continue;
+      const now = performance.now();
+      if (waitingSince < 0) waitingSince = now;
+      if (now - waitingSince < TAKEOVER_MS) continue;
+      if (age !== 0) return false;
+      // The clearer stalled: take the clearing over (the same zeroes, then publish the stamp).
+      clearBucket(i32, at, stamp);
+      return true;
+    }
     // Unused or older (or stuck clearing for an older epoch): the thread that wins the swap clears it.
     if (Atomics.compareExchange(i32, at + EPOCH, seen, -stamp) !== seen) continue;
-    Atomics.store(i32, at + LAYOUT, 0);
-    Atomics.store(i32, at + ZERO, 0);
-    Atomics.store(i32, at + LOWEST, 0);
-    Atomics.store(i32, at + HIGHEST, 0);
-    Atomics.store(i32, at + PENDING, 0);
-    for (let i = 0; i < SKETCH_BINS; i++) Atomics.store(i32, at + HEADER + i, 0);
-    // A mover of the old epoch that stalled holding the lock must not keep this epoch from moving.
-    const lock = Atomics.load(i32, at + LOCK);
-    if ((lock & 1) === 1) Atomics.compareExchange(i32, at + LOCK, lock, lock + 1);
-    Atomics.compareExchange(i32, at + EPOCH, -stamp, stamp);
+    clearBucket(i32, at, stamp);
     return true;
   }
-  return false;
+}
+
+/** Zeroes an age bucket marked as being cleared for `stamp` (`-stamp`), then publishes `stamp`. */
+function clearBucket(i32: Int32Array, at: number, stamp: number): void {
+  Atomics.store(i32, at + LAYOUT, 0);
+  Atomics.store(i32, at + ZERO, 0);
+  Atomics.store(i32, at + LOWEST, 0);
+  Atomics.store(i32, at + HIGHEST, 0);
+  Atomics.store(i32, at + PENDING, 0);
+  for (let i = 0; i < SKETCH_BINS; i++) Atomics.store(i32, at + HEADER + i, 0);
+  // A mover of the old epoch that stalled holding the lock must not keep this epoch from moving.
+  const lock = Atomics.load(i32, at + LOCK);
+  if ((lock & 1) === 1) Atomics.compareExchange(i32, at + LOCK, lock, lock + 1);
+  Atomics.compareExchange(i32, at + EPOCH, -stamp, stamp);
 }
 
 /** Records a value whose bin is outside the window (or before there is one, or during a move). */

@@ -519,7 +519,11 @@ export class Store {
     for (let t = 0; t < this.shards.length; t++) {
       this.shards[t] ??= growableBuffer(true, 0, this.layout.maxBytes);
     }
-    this.threaded = true;
+    if (!this.threaded) {
+      this.threaded = true;
+      // The index is made now: until a registry is shared, its thread's label index knows every series.
+      this.locked(() => this.buildIndex());
+    }
     return {
       kind: "atomic-metrics/registry",
       version: VERSION,
@@ -1112,8 +1116,27 @@ export class Store {
     }
   }
 
-  /** Adds a series to the index. Under the lock. False when the index cannot grow. */
+  /** Indexes every live series (not overflow series): at `share()`, the index's first use. Under the lock. */
+  private buildIndex(): void {
+    const table = this.table;
+    const high = this.tableHigh;
+    for (let id = 0; id < high; id++) {
+      const row = this.row(id);
+      if ((table[row]! & 1) === 1 && (table[row + ROW_FLAGS]! & FLAG_OVERFLOW) === 0) {
+        if (!this.insert(id, table[row + ROW_HASH]!)) {
+          throw new Error("Registry.share() ran out of memory for the index");
+        }
+      }
+    }
+  }
+
+  /**
+   * Adds a series to the index. Under the lock. False when the index cannot grow. A registry
+   * not shared yet keeps no index (its thread's label index knows every series): it is built
+   * at `share()`, from the hash each row keeps.
+   */
   insert(id: number, hash: number): boolean {
+    if (!this.threaded) return true;
     const capacity = this.i32[INDEX_CAPACITY]!;
     if ((this.i32[INDEX_USED]! + 1) * 2 > capacity && !this.rehash(Math.max(1024, (this.i32[INDEX_LIVE]! + 1) * 4))) {
       return false;
@@ -1132,6 +1155,7 @@ export class Store {
   /** Takes a series out of the index (a tombstone). Under the lock. */
   delete(id: number, hash: number): void {
     const capacity = this.i32[INDEX_CAPACITY]!;
+    if (capacity === 0) return;
     const index = this.index;
     const mask = capacity - 1;
     for (let i = hash & mask;; i = (i + 1) & mask) {
