@@ -42,11 +42,16 @@ export function streamChunks(renderer: ChunkRenderer, sliceMs: number): Readable
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const started = performance.now();
+      // A pull must enqueue something or close: the stream asks again only for a read that
+      // comes while it pulls, so a pull that gives nothing leaves a waiting reader waiting for
+      // ever. A renderer can hand out no chunk once (its last series ended a chunk exactly).
+      let given = false;
       do {
         const chunks = renderer.next(CHUNK_BYTES);
         if (chunks === undefined) return controller.close();
         for (const chunk of chunks) controller.enqueue(chunk);
-      } while (performance.now() - started < sliceMs);
+        if (chunks.length > 0) given = true;
+      } while (!given || performance.now() - started < sliceMs);
       await nextTask();
     },
   }, { highWaterMark: 0 });
