@@ -12,7 +12,8 @@ async function readWithin(stream: ReadableStream<Uint8Array>, ms: number): Promi
   try {
     const read = (async () => {
       const sizes: number[] = [];
-      for await (const chunk of stream) sizes.push(chunk.length);
+      const reader = stream.getReader();
+      for (let part = await reader.read(); !part.done; part = await reader.read()) sizes.push(part.value.length);
       return sizes;
     })();
     return await Promise.race([read, stalled]);
