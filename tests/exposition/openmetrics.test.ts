@@ -44,10 +44,14 @@ describe("OpenMetrics conformance", () => {
           const p = registry.histogram({ name: "p", help, buckets: [1, 100] });
           const s = registry.summary({ name: "s", help, labelNames: ["v"] as const });
           for (const v of values) {
+            // The judge (python3-prometheus-client's parser) reads an exemplar's label values only up
+            // to the first "}" (its _parse_remaining_text), though OpenMetrics allows "}" there: the
+            // exemplars get none. Series label values keep every character.
+            const id = v.slice(0, 30).replaceAll("}", ")");
             for (const o of observations) {
-              c.labels({ v }).inc(Math.abs(o), { trace_id: v.slice(0, 30) });
+              c.labels({ v }).inc(Math.abs(o), { trace_id: id });
               g.set({ v }, o);
-              h.labels({ v }).observe(o, { span_id: v.slice(0, 30) });
+              h.labels({ v }).observe(o, { span_id: id });
               p.observe(Math.abs(o), { x: "y" });
               s.observe({ v }, Math.abs(o)); // summaries take no negative values
             }
