@@ -305,7 +305,7 @@ export class Registry {
   /** The default labels, in the order given. */
   private defaults: [string, string][] = [];
   /** The default labels each metric shows (its own label names left out), by metric. */
-  private readonly defaultsByFamily = new WeakMap<AnyFamily, readonly (readonly [string, string])[]>();
+  private defaultsByFamily = new WeakMap<AnyFamily, readonly (readonly [string, string])[]>();
   /** Prepended to every metric name but the self-metrics'. */
   private readonly prefix: string;
   /** What `metrics()` renders and `contentType` says. */
@@ -353,7 +353,7 @@ export class Registry {
         throw new RangeError(
           `Registry option prefix must be the start of a valid metric name${
             names === "legacy" ? " ([a-zA-Z_:][a-zA-Z0-9_:]*)" : ""
-          }, got ${JSON.stringify(prefix)}`,
+          }, got ${typeof prefix === "string" ? JSON.stringify(prefix) : typeof prefix}`,
         );
       }
       this.prefix = prefix;
@@ -633,18 +633,16 @@ export class Registry {
     const pairs = checkDefaultLabels("Registry.setDefaultLabels() argument", labels, this.names);
     this.defaults = pairs;
     (this.store.layout as NamedLayout).defaultLabels = pairs;
-    this.defaultsVersion++;
+    this.defaultsByFamily = new WeakMap(); // each metric works its pairs out again, once
   }
-  private defaultsVersion = 0;
 
   /** @ignore @internal The default labels a metric shows: the registry's, less those it has a label by. */
   defaultLabelsOf(family: AnyFamily): readonly (readonly [string, string])[] {
     if (this.defaults.length === 0) return this.defaults;
     const cached = this.defaultsByFamily.get(family);
-    if (cached !== undefined && (cached as { version?: number }).version === this.defaultsVersion) return cached;
+    if (cached !== undefined) return cached;
     const own = family.labelNames;
     const pairs = this.defaults.filter(([name]) => !own.includes(name));
-    (pairs as { version?: number }).version = this.defaultsVersion;
     this.defaultsByFamily.set(family, pairs);
     return pairs;
   }

@@ -124,7 +124,8 @@ describe("Registry prefix", () => {
   it("A prefix that cannot start a metric name is refused, naming it", () => {
     assert.throws(() => new Registry({ prefix: "9lives_" }), /option prefix .* got "9lives_"/);
     assert.throws(() => new Registry({ prefix: "a-b" }), /option prefix/);
-    assert.throws(() => new Registry({ prefix: 7 as unknown as string }), /option prefix/);
+    assert.throws(() => new Registry({ prefix: 7 as unknown as string }), /option prefix .* got number/);
+    assert.throws(() => new Registry({ prefix: 8n as unknown as string }), /option prefix .* got bigint/);
   });
 
   it("Errors name the prefixed metric", () => {
